@@ -1,0 +1,3 @@
+"""bench: measure GAN variants on MNIST-like data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,35 @@
+"""Where bench writes (``mlruns/`` by default) and how: atomically, never half-written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def home() -> Path:
+    """Root of everything runs write; ``BENCH_HOME`` overrides ``./mlruns``."""
+    return Path(os.environ.get("BENCH_HOME", "mlruns"))
+
+
+def cache_dir() -> Path:
+    return home() / "cache"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temp file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    atomic_write(path, lambda f: torch.save(obj, f))

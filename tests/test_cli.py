@@ -1,0 +1,110 @@
+"""The command-line contract: `bench evaluate` keys and one-line errors, `bench data`."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from bench import cli, data
+
+KEYS = {"fid", "kid", "is", "modes", "modes_total", "kl_uniform", "precision", "recall", "density", "coverage", "n", "evaluator_sha256"}
+
+
+@pytest.fixture
+def bench(monkeypatch, capsys):
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        captured = capsys.readouterr()
+        return exit_info.value.code or 0, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def digits():
+    test = data.load("mnist", "test")
+    return test.images[:1000].numpy(), test.labels[:1000].numpy()
+
+
+def test_evaluate_json_has_every_key(bench, tmp_path, digits):
+    np.savez(tmp_path / "s.npz", images=digits[0][:, 0])  # [N,28,28] is accepted
+    code, out, _ = bench("evaluate", tmp_path / "s.npz", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert KEYS <= result.keys() and "label_accuracy" not in result
+    assert result["n"] == 1000 and result["modes"] == 10
+
+
+def test_evaluate_with_labels_adds_label_accuracy(bench, tmp_path, digits):
+    np.savez(tmp_path / "s.npz", images=digits[0], labels=digits[1])
+    code, out, _ = bench("evaluate", tmp_path / "s.npz", "--json")
+    assert code == 0 and json.loads(out)["label_accuracy"] > 0.98
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"images": np.zeros((10, 28, 28), np.float32)}, "'images' is float32; it must be uint8"),
+        ({"images": np.zeros((10, 32, 32), np.uint8)}, r"'images' has shape \[10, 32, 32\]"),
+        ({"images": np.zeros((0, 28, 28), np.uint8)}, r"expected a non-empty"),
+        ({"pictures": np.zeros((10, 28, 28), np.uint8)}, "no 'images' array"),
+        ({"images": np.zeros((10, 28, 28), np.uint8), "labels": np.zeros(3, np.int64)}, r"'labels' must be an integer array of shape \[10\]"),
+        ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.full(20, 12)}, r"labels must be integers in 0\.\.9"),
+        ({"images": np.zeros((20, 3, 28, 28), np.uint8)}, r"mnist needs \[N,1,28,28\]"),
+        ({"images": np.zeros((5, 28, 28), np.uint8)}, "at least 10"),
+    ],
+)
+def test_evaluate_rejects_malformed_files_in_one_line(bench, tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    code, out, err = bench("evaluate", tmp_path / "bad.npz", "--json")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert __import__("re").search(message, err), err
+
+
+def test_evaluate_rejects_a_file_that_is_not_npz(bench, tmp_path):
+    (tmp_path / "x.npz").write_text("not a zip")
+    code, _, err = bench("evaluate", tmp_path / "x.npz")
+    assert code == 2 and "not a readable .npz file" in err and err.count("\n") == 1
+
+
+def test_evaluate_missing_file(bench, tmp_path):
+    code, _, err = bench("evaluate", tmp_path / "absent.npz")
+    assert code == 2 and "absent.npz: file not found" in err
+
+
+def test_evaluate_unknown_dataset_and_backbone(bench, tmp_path, digits):
+    np.savez(tmp_path / "s.npz", images=digits[0])
+    assert "choose one of: mnist, fashion-mnist, stacked-mnist" in bench("evaluate", tmp_path / "s.npz", "--dataset", "svhn")[2]
+    assert "choose one of: evaluator, inception" in bench("evaluate", tmp_path / "s.npz", "--backbone", "vgg")[2]
+
+
+def test_inception_backbone_without_the_extra_says_how_to_install(bench, tmp_path, digits, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    np.savez(tmp_path / "s.npz", images=digits[0])
+    code, _, err = bench("evaluate", tmp_path / "s.npz", "--backbone", "inception")
+    assert code == 2 and "pip install 'bench[inception]'" in err
+
+
+def test_data_command_reports_source_counts_and_checksums(bench):
+    code, out, _ = bench("data", "--dataset", "mnist")
+    assert code == 0
+    assert out.count(" ok ") == 4
+    assert "60,000 images 1x28x28" in out and "0:980 1:1135" in out
+
+
+def test_data_command_reports_a_bad_checksum(bench, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in data.source_dir("mnist").glob("*.gz"):
+        (raw / f.name).write_bytes(f.read_bytes())
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\x01\x07")
+    code, out, err = bench("data", "--dataset", "mnist", "--data-root", tmp_path)
+    assert code == 2
+    assert "MISMATCH" in out and "t10k-labels-idx1-ubyte" in err

@@ -44,7 +44,7 @@ def data_command(
 @evaluator_app.command("train")
 def evaluator_train(
     dataset: str = typer.Option("mnist", help="mnist or fashion-mnist."),
-    epochs: int = typer.Option(12, min=1),
+    epochs: int = typer.Option(15, min=1),
     seed: int = typer.Option(0),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     out: Optional[Path] = typer.Option(None, help="Folder for the weights (default: the package's own, committed)."),
@@ -59,12 +59,12 @@ def evaluator_train(
         raise BenchError(f"no evaluator is trained for {dataset!r}; choose one of: {', '.join(evaluator.TARGET_ACCURACY)}")
     model = train(data.load(dataset, "train", data_root), epochs=epochs, seed=seed)
     test_accuracy = accuracy(model, data.load(dataset, "test", data_root))
+    target = evaluator.TARGET_ACCURACY[dataset]
+    if test_accuracy < target:  # never replace working weights with weaker ones
+        raise BenchError(f"test accuracy {test_accuracy:.2%} is below the {target:.1%} target; nothing written, train longer with --epochs")
     info = {"test_accuracy": test_accuracy, "epochs": epochs, "seed": seed, "torch": torch.__version__}
     info = evaluator.save(model, dataset, info, out or evaluator.WEIGHTS)
-    target = evaluator.TARGET_ACCURACY[dataset]
     typer.echo(f"{dataset}: test accuracy {test_accuracy:.2%} (target {target:.1%}), sha256 {info['sha256']}")
-    if test_accuracy < target:
-        raise BenchError(f"test accuracy {test_accuracy:.2%} is below the {target:.1%} target; train longer with --epochs")
 
 
 @app.command()
@@ -86,16 +86,11 @@ def evaluate(
 
 @app.command()
 def selfcheck(device: str = typer.Option("cpu")) -> None:
-    """Score real data to show the evaluator and metrics behave: real test vs itself, train vs test."""
-    from bench import data, evaluator, metrics
+    """Score real MNIST, whose answers are known, and check the evaluator and metrics give them."""
+    from bench import selfcheck as check
 
-    judge = evaluator.load("mnist", device)
-    typer.echo(f"evaluator mnist: sha256 {judge.sha256}, test accuracy {judge.test_accuracy:.2%}")
-    for split, count in (("test", 10_000), ("train", 10_000)):
-        real = data.load("mnist", split)
-        result = metrics.score(real.images[:count], dataset="mnist", device=device)
-        typer.echo(f"\nreal MNIST {split} ({count:,} images) against the test reference:")
-        typer.echo(metrics.format_table(result))
+    for line in check.run(device):
+        typer.echo(line)
 
 
 @app.command()

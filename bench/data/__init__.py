@@ -121,11 +121,13 @@ def _load_stacked(split: str, root, download) -> Dataset:
         parts = [load("mnist", s, root, download) for s in SPLITS]
         images = torch.cat([p.images for p in parts])
         labels = torch.cat([p.labels for p in parts])
-        images, labels = stacked.build(images, labels, stacked.TRAIN_SIZE, stacked.TRAIN_SEED)
+        seed, size = stacked.TRAIN_SEED, stacked.TRAIN_SIZE
     else:
         test = load("mnist", "test", root, download)
-        images, labels = stacked.build(test.images, test.labels, stacked.TEST_SIZE, stacked.TEST_SEED)
-    source = f"built from MNIST ({source_dir('mnist', root)})"
+        images, labels = test.images, test.labels
+        seed, size = stacked.TEST_SEED, stacked.TEST_SIZE
+    images, labels = stacked.build(images, labels, size, seed)
+    source = f"MNIST {'train+test' if split == 'train' else 'test'} in {source_dir('mnist', root)}, stacked with seed {seed}"
     return Dataset("stacked-mnist", split, images, labels, 1000, source)
 
 

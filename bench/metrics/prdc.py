@@ -18,13 +18,18 @@ K_DENSITY_COVERAGE = 5
 CHUNK = 2048
 
 
-def knn_radii(x: Tensor, k: int) -> Tensor:
-    """Distance from each row of ``x`` to its k-th nearest other row."""
-    return torch.cat([torch.cdist(chunk, x).kthvalue(k + 1, dim=1).values for chunk in x.split(CHUNK)])
+def knn_radii(x: Tensor, *ks: int) -> list[Tensor]:
+    """For each k: distance from each row of ``x`` to its k-th nearest other row.
+
+    One distance pass serves every k; ``topk`` is several times faster than ``kthvalue``.
+    """
+    nearest = torch.cat([torch.cdist(chunk, x).topk(max(ks) + 1, dim=1, largest=False).values for chunk in x.split(CHUNK)])
+    return [nearest[:, k] for k in ks]  # column 0 is the row itself
 
 
 def prdc(real: Tensor, fake: Tensor, k_pr: int = K_PRECISION_RECALL, k_dc: int = K_DENSITY_COVERAGE) -> dict[str, float]:
-    real_pr, fake_pr, real_dc = knn_radii(real, k_pr), knn_radii(fake, k_pr), knn_radii(real, k_dc)
+    real_pr, real_dc = knn_radii(real, k_pr, k_dc)
+    (fake_pr,) = knn_radii(fake, k_pr)
     fake_in_real = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)  # precision
     density = torch.zeros(len(fake), device=fake.device)
     real_in_fake = torch.zeros(len(real), dtype=torch.bool, device=real.device)  # recall

@@ -58,3 +58,28 @@ def test_save_records_the_hash_of_what_it_wrote(tmp_path):
     info = evaluator.save(model, "mnist", {"test_accuracy": 0.5}, tmp_path)
     assert info["sha256"] == hashlib.sha256((tmp_path / "mnist.pt").read_bytes()).hexdigest()
     assert evaluator.load("mnist", directory=tmp_path).sha256 == info["sha256"]
+
+
+def test_flip_augmentation_mirrors_or_keeps_each_image():
+    from bench.evaluator.train import augment
+
+    images = data.load("fashion-mnist" if data.DEBIAN_FASHION_MNIST.is_dir() else "mnist", "test").images[:64].float() / 255
+    out = augment(images, torch.Generator().manual_seed(0), degrees=0, zoom=0, shift=0, flip=True)
+    same = (out - images).abs().flatten(1).amax(1) < 1e-5
+    mirrored = (out - images.flip(-1)).abs().flatten(1).amax(1) < 1e-5
+    assert (same | mirrored).all() and same.any() and mirrored.any()
+
+
+def test_weaker_retraining_writes_nothing(monkeypatch, tmp_path):
+    """`bench evaluator train` below the accuracy target must leave the weights alone."""
+    import sys
+
+    from bench import cli
+    from bench.evaluator import train as training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: evaluator.load("mnist").model)
+    monkeypatch.setattr(training, "accuracy", lambda *a, **k: 0.5)
+    monkeypatch.setattr(sys, "argv", ["bench", "evaluator", "train", "--dataset", "mnist", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2 and list(tmp_path.iterdir()) == []

@@ -1,0 +1,43 @@
+"""``bench selfcheck``: score real data whose answers are known, and say whether they hold.
+
+Real MNIST test images against their own reference must look perfect, and 10,000
+training images must look close; if not, the evaluator or the metrics are broken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bench import data, evaluator, metrics
+from bench.errors import BenchError
+
+CHECKS = {  # (split, description, test on the result)
+    "test": [
+        ("Inception-style score >= 9.7", lambda r: r["is"] >= 9.7),
+        ("all 10 modes covered", lambda r: r["modes"] == 10),
+        ("kl_uniform < 0.01", lambda r: r["kl_uniform"] < 0.01),
+        ("FID against itself ~ 0", lambda r: abs(r["fid"]) < 1e-3),
+        ("precision = recall = 1", lambda r: r["precision"] == r["recall"] == 1.0),
+    ],
+    "train": [
+        ("FID of 10,000 training images < 2", lambda r: r["fid"] < 2),
+        ("precision and recall > 0.7", lambda r: min(r["precision"], r["recall"]) > 0.7),
+    ],
+}
+
+
+def run(device: str = "cpu") -> Iterator[str]:
+    judge = evaluator.load("mnist", device)
+    yield f"evaluator mnist: sha256 {judge.sha256}, test accuracy {judge.test_accuracy:.2%}"
+    failed = []
+    for split, checks in CHECKS.items():
+        result = metrics.score(data.load("mnist", split).images[:10_000], device=device)
+        yield f"\nreal MNIST {split} images (10,000) against the test reference"
+        yield metrics.format_table(result)
+        for description, check in checks:
+            ok = check(result)
+            failed += [] if ok else [description]
+            yield f"{'PASS' if ok else 'FAIL'}  {description}"
+    if failed:
+        raise BenchError(f"self-check failed: {'; '.join(failed)}")
+    yield "\nself-check passed"

@@ -1,0 +1,1 @@
+"""GAN building blocks: losses, penalties, architectures, remedies and variants."""

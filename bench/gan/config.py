@@ -1,0 +1,173 @@
+"""Every hyperparameter of a training run, in one frozen dataclass.
+
+Variants are named sets of overrides; ``--set key=value`` applies more. Remedies
+are shortcuts that set fields (``remedies=pacgan:2,ema`` sets ``pack=2`` and
+``ema=0.999``), so the run's parameters always show what was really used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from bench.errors import BenchError
+
+CHOICES = {
+    "noise": ("normal", "uniform"),
+    "image_range": ("0,1", "-1,1"),
+    "update": ("alternating", "simultaneous", "separate-d"),
+    "condition": ("input", "projection"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    architecture: str = "infogan"
+    loss: str = "ns"
+    z_dim: int = 64
+    noise: str = "normal"  # z ~ N(0, 1) or U(-1, 1)
+    image_range: str = "0,1"  # what real images are scaled to (G's output is read the same way)
+    image_size: int = 28  # images are resized to this side for training (PyTorch-GAN uses 32)
+    conditional: bool = False
+    condition: str = "input"  # how D sees labels: input channels/vector, or a projection
+    batch_size: int = 64
+    steps: int = 15_625
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    update: str = "alternating"  # D then G; "simultaneous": both from one forward pass (000);
+    # "separate-d": D's real and fake losses each with its own Adam (001)
+    n_critic: int = 1  # D updates per G update
+    d_pretrain: int = 0  # D-only updates before training
+    clip: float = 0.0  # WGAN weight clipping bound (0: off)
+    penalty_weight: float = 10.0  # weight of the loss's own penalty (wgan-gp, dragan)
+    r1: float = 0.0  # R1 penalty weight (0: off)
+    spectral_norm: bool = False
+    bn_g: bool = True  # batch norm in G / D where the architecture has it switchable
+    bn_d: bool = True
+    label_smoothing: float = 0.0  # one-sided: real target 1 - label_smoothing
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, annealed to 0
+    historical_averaging: float = 0.0  # weight of ||theta - mean of past theta||^2
+    feature_matching: bool = False  # G matches the mean of D's features on real data
+    minibatch_discrimination: bool = False
+    minibatch_std: bool = False
+    pack: int = 1  # PacGAN: D judges `pack` samples at once
+    unrolled: int = 0  # unrolled GAN: G looks k D updates ahead
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
+    remedies: str = ""  # remedy shortcuts applied, as given
+    log_every: int = 100
+    eval_every: int = 0  # 0: evaluate at the end only
+    eval_samples: int = 2000  # samples for evaluations during training
+    final_samples: int = 10_000
+    checkpoint_every: int = 1000
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in fields(Config)}
+
+# remedy name -> overrides; a ":value" suffix replaces the value of the first field
+REMEDIES: dict[str, dict] = {
+    "feature-matching": {"feature_matching": True},
+    "minibatch-discrimination": {"minibatch_discrimination": True},
+    "minibatch-std": {"minibatch_std": True},
+    "label-smoothing": {"label_smoothing": 0.1},
+    "historical-averaging": {"historical_averaging": 1e-3},
+    "instance-noise": {"instance_noise": 0.1},
+    "no-bn-g": {"bn_g": False},
+    "no-bn-d": {"bn_d": False},
+    "n-critic": {"n_critic": 5},
+    "ttur": {"lr_d": 4e-4, "lr_g": 1e-4},
+    "d-pretrain": {"d_pretrain": 300},
+    "pacgan": {"pack": 2},
+    "unrolled": {"unrolled": 5},
+    "ema": {"ema": 0.999},
+    "spectral-norm": {"spectral_norm": True},
+    "r1": {"r1": 10.0},
+}
+
+
+def parse_value(key: str, text: str):
+    """``text`` as the type of field ``key``; one-line errors naming valid keys and values."""
+    if key not in FIELDS:
+        raise BenchError(f"unknown setting {key!r}; valid: {', '.join(FIELDS)}")
+    kind = FIELDS[key].type
+    try:
+        if kind == "bool":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        value = {"int": int, "float": float, "str": str}[kind](text)
+    except ValueError:
+        raise BenchError(f"{key}={text!r}: expected {'an' if kind == 'int' else 'a'} {kind}") from None
+    return value
+
+
+def remedy_overrides(spec: str) -> dict:
+    """``"pacgan:3,ema"`` -> ``{"pack": 3, "ema": 0.999, ...}``."""
+    overrides: dict = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, arg = item.partition(":")
+        if name not in REMEDIES:
+            raise BenchError(f"unknown remedy {name!r}; valid: {', '.join(REMEDIES)}")
+        changes = dict(REMEDIES[name])
+        if arg:
+            first = next(iter(changes))
+            changes[first] = parse_value(first, arg)
+        overrides |= changes
+    return overrides
+
+
+def resolve(base: dict, settings: list[str] | dict = ()) -> Config:
+    """A validated ``Config``: variant ``base`` < its remedies < explicit ``key=value`` settings."""
+    pairs = settings.items() if isinstance(settings, dict) else map(_split, settings)
+    explicit = {key: parse_value(key, value) if isinstance(value, str) else value for key, value in pairs}
+    remedies = explicit.get("remedies", base.get("remedies", ""))
+    config = Config(**(base | remedy_overrides(remedies) | explicit))
+    validate(config)
+    return config
+
+
+def _split(setting: str) -> tuple[str, str]:
+    key, sep, value = setting.partition("=")
+    if not sep:
+        raise BenchError(f"--set {setting!r}: expected key=value, e.g. --set loss=hinge")
+    return key.strip(), value.strip()
+
+
+def validate(c: Config) -> None:
+    from bench.gan.architectures import ARCHITECTURES
+    from bench.gan.losses import LOSSES
+
+    def bad(message: str):
+        raise BenchError(message)
+
+    if c.architecture not in ARCHITECTURES:
+        bad(f"unknown architecture {c.architecture!r}; valid: {', '.join(ARCHITECTURES)}")
+    if c.loss not in LOSSES:
+        bad(f"unknown loss {c.loss!r}; valid: {', '.join(LOSSES)}")
+    for key, valid in CHOICES.items():
+        if getattr(c, key) not in valid:
+            bad(f"{key}={getattr(c, key)!r}; valid: {', '.join(valid)}")
+    for key in ("z_dim", "batch_size", "steps", "n_critic", "pack", "log_every", "eval_samples", "final_samples", "checkpoint_every"):
+        if getattr(c, key) < 1:
+            bad(f"{key} must be at least 1, got {getattr(c, key)}")
+    for key in ("lr_g", "lr_d"):
+        if not getattr(c, key) > 0:
+            bad(f"{key} must be positive, got {getattr(c, key)}")
+    if not 0 <= c.ema < 1 or not 0 <= c.label_smoothing < 1:
+        bad("ema and label_smoothing must be in [0, 1)")
+    if c.label_smoothing and not LOSSES[c.loss][2]:
+        bad(f"label_smoothing needs a loss with targets (mm, ns, lsgan, dragan), not {c.loss}")
+    if c.pack > 1 and c.conditional:
+        bad("pacgan packing is not combined with conditional models; drop one of them")
+    if c.update != "alternating" and (c.n_critic > 1 or c.unrolled or c.feature_matching):
+        bad(f"update={c.update} reproduces one report's loop; n_critic, unrolled and feature_matching need update=alternating")
+    if c.architecture != "infogan" and (not c.bn_g or not c.bn_d):
+        bad("bn_g/bn_d switch batch norm in the reference architecture (infogan) only")
+    if c.condition == "projection" and c.architecture != "infogan":
+        bad("condition=projection is available on the reference architecture (infogan) only")
+    if c.architecture.startswith("seed003") and not c.conditional:
+        bad(f"{c.architecture} is a conditional architecture: set conditional=true")

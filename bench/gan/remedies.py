@@ -1,0 +1,85 @@
+"""Mode-collapse remedies that need code of their own (the rest are settings of the step).
+
+Each is small and named after its paper; ``GAN`` wires them into its train step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016: per sample, how close it is to the rest of the batch
+    under ``kernels`` learned projections (L1 distance, negative exponential)."""
+
+    def __init__(self, in_dim: int, kernels: int = 50, kernel_dim: int = 5):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_dim, kernels * kernel_dim) * 0.1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        m = (h @ self.T).view(-1, self.kernels, self.kernel_dim)  # [N, B, C]
+        l1 = (m[:, None] - m[None]).abs().sum(-1)  # [N, N, B]
+        return torch.exp(-l1).sum(1) - 1  # minus each sample's match with itself
+
+
+class MinibatchStd(nn.Module):
+    """Karras et al. 2018: the batch's mean feature standard deviation, as one more feature."""
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h.std(0, unbiased=False).mean().expand(len(h), 1)
+
+
+def pack(x: Tensor, m: int) -> Tensor:
+    """PacGAN (Lin et al. 2018): m consecutive samples become one input with m times the channels."""
+    return x if m == 1 else x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
+
+
+def instance_noise_std(sigma: float, step: int, steps: int) -> float:
+    """Sønderby et al. 2017: Gaussian noise on D's inputs, annealed linearly to zero."""
+    return sigma * max(0.0, 1 - step / steps)
+
+
+def spectral_norm(module: nn.Module) -> None:
+    """Miyato et al. 2018 on every linear and convolution layer."""
+    for name, child in module.named_children():
+        if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            spectral_norm(child)
+
+
+class HistoricalAverage:
+    """Salimans et al. 2016: penalise ||theta - mean of all past theta||^2."""
+
+    def __init__(self, module: nn.Module):
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.mean = [p.detach().clone() for p in self.params]
+        self.count = 1
+
+    def penalty(self) -> Tensor:
+        return sum(((p - m) ** 2).sum() for p, m in zip(self.params, self.mean))
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.count += 1
+        for m, p in zip(self.mean, self.params):
+            m.lerp_(p, 1 / self.count)
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        for m, saved in zip(self.mean, state["mean"]):
+            m.copy_(saved)
+        self.count = state["count"]
+
+
+@torch.no_grad()
+def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Exponential moving average of G's weights (Yazıcı et al. 2019); buffers are copied."""
+    for a, p in zip(average.parameters(), model.parameters()):
+        a.lerp_(p, 1 - decay)
+    for a, b in zip(average.buffers(), model.buffers()):
+        a.copy_(b)

@@ -1,0 +1,219 @@
+"""The thin trainer: feeds a GAN batches, logs, evaluates, checkpoints and resumes.
+
+Data stays on the device as uint8; a batch is an index into a permutation on the
+device, so the hot loop has no DataLoader and no per-sample Python. Losses stay on
+the device and are read every ``log_every`` steps, the loop's only host sync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from bench import data, metrics
+from bench.files import atomic_torch_save
+from bench.gan.config import Config
+from bench.gan.model import GAN, NUM_CLASSES
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class Tracker:
+    """Where results go; the default keeps nothing. ``bench.tracking`` logs to MLflow."""
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None: ...
+
+    def log_evaluation(self, result: dict, grid: Tensor, step: int) -> None: ...
+
+
+@dataclass
+class Result:
+    status: str  # finished | diverged
+    step: int
+    metrics: dict = field(default_factory=dict)  # the last evaluation
+    history: list[dict] = field(default_factory=list)  # logged losses and evaluations, by step
+    checkpoint: Path | None = None
+
+
+class Batches:
+    """Endless shuffled batches of a data set resident on the device."""
+
+    def __init__(self, images: Tensor, labels: Tensor, image_range: str):
+        self.images, self.labels, self.range = images, labels, image_range
+        self.order = torch.randperm(len(images), device=images.device)
+        self.cursor = 0
+
+    def __call__(self, n: int) -> tuple[Tensor, Tensor]:
+        if self.cursor + n > len(self.order):  # a new epoch
+            self.order, self.cursor = torch.randperm(len(self.images), device=self.images.device), 0
+        index = self.order[self.cursor : self.cursor + n]
+        self.cursor += n
+        return to_range(self.images[index], self.range), self.labels[index]
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.cursor = state["order"].to(self.images.device), state["cursor"]
+
+
+def to_range(images: Tensor, image_range: str) -> Tensor:
+    x = images.float() / 255
+    return x * 2 - 1 if image_range == "-1,1" else x
+
+
+def to_uint8(images: Tensor, image_range: str) -> Tensor:
+    """Generated images back to 28x28 uint8, read in the range real images were scaled to."""
+    x = (images + 1) / 2 if image_range == "-1,1" else images
+    if x.shape[-1] != 28:
+        x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def load_training_data(dataset: str, size: int, device: torch.device, data_root=None) -> tuple[Tensor, Tensor]:
+    train = data.load(dataset, "train", data_root)
+    images = train.images.to(device)
+    if size != 28:  # resized once, kept as uint8
+        resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False)
+        images = resized.round().clamp(0, 255).to(torch.uint8)
+    return images, train.labels.to(device)
+
+
+def sample(gan: GAN, n: int, seed: int, batch_size: int = 1000) -> tuple[Tensor, Tensor | None]:
+    """``n`` uint8 samples from fixed noise (labels cycle 0..9 for conditional models)."""
+    generator = torch.Generator().manual_seed(seed)  # its own stream: sampling never shifts training's
+    labels = torch.arange(n) % NUM_CLASSES if gan.config.conditional else None
+    chunks = []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        z = torch.randn(count, gan.config.z_dim, generator=generator)
+        if gan.config.noise == "uniform":
+            z = torch.rand(count, gan.config.z_dim, generator=generator) * 2 - 1
+        y = None if labels is None else labels[start : start + count].to(gan.device)
+        chunks.append(to_uint8(gan.generate(z.to(gan.device), y), gan.config.image_range))
+    return torch.cat(chunks), labels
+
+
+def evaluate(gan: GAN, dataset: str, n: int, seed: int, data_root=None) -> dict:
+    images, labels = sample(gan, n, seed)
+    return metrics.score(images, labels, dataset, device=str(gan.device), data_root=data_root)
+
+
+def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: str, history: list, sums: dict) -> dict:
+    return {
+        "step": step,
+        "seed": seed,
+        "dataset": dataset,
+        "config": gan.config.to_dict(),
+        "gan": gan.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in _optimizers(gan).items()},
+        "history_average": {k: h.state_dict() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
+        "batches": batches.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if gan.device.type == "cuda" else None,
+        "history": history,
+        "sums": sums,
+    }
+
+
+def _optimizers(gan: GAN) -> dict:
+    return {k: o for k, o in (("g", gan.opt_g), ("d", gan.opt_d), ("d_fake", gan.opt_d_fake)) if o is not None}
+
+
+def restore(gan: GAN, batches: Batches, state: dict) -> None:
+    gan.load_state_dict(state["gan"])
+    for key, optimizer in _optimizers(gan).items():
+        optimizer.load_state_dict(state["optimizers"][key])
+    for key, history in (("g", gan.history_g), ("d", gan.history_d)):
+        if history is not None:
+            history.load_state_dict(state["history_average"][key])
+    batches.load_state_dict(state["batches"])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] is not None and gan.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"])
+
+
+def all_finite(gan: GAN) -> bool:
+    return bool(torch.stack([p.detach().abs().sum() for p in gan.parameters()]).isfinite().all())
+
+
+def train(
+    config: Config,
+    dataset: str = "mnist",
+    seed: int = 0,
+    device: str = "cpu",
+    run_dir: Path | None = None,
+    tracker: Tracker | None = None,
+    progress: bool = True,
+    data_root=None,
+) -> Result:
+    """Train ``config`` on ``dataset``; resumes from ``run_dir/checkpoint.pt`` when it exists."""
+    tracker = tracker or Tracker()
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(seed)
+    images, labels = load_training_data(dataset, config.image_size, device, data_root)
+    gan = GAN(config, images.shape[1], device)
+    batches = Batches(images, labels, config.image_range)
+    start, history, sums = 0, [], {}
+    path = run_dir / CHECKPOINT if run_dir else None
+    if path is not None and path.exists():
+        state = torch.load(path, map_location=device, weights_only=True)
+        restore(gan, batches, state)
+        start, history, sums = state["step"], state["history"], state["sums"]
+    gan.train()
+    eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=config.architecture, disable=not progress, dynamic_ncols=True)
+    status, result, done = "finished", {}, start
+    try:
+        for step in bar:
+            stats = gan.train_step(batches, step)
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0) + value
+            done = step + 1
+            if done % config.log_every == 0 or done == config.steps:
+                count = config.log_every if done % config.log_every == 0 else done % config.log_every
+                means = {k: float(v) / count for k, v in sums.items()}  # the one host sync
+                sums = {}
+                if not all(map(_finite, means.values())) or not all_finite(gan):
+                    status = "diverged"
+                    history.append({"step": done, "diverged": True, **means})
+                    tracker.log_metrics({"diverged_at_step": done}, done)
+                    break
+                history.append({"step": done, **means})
+                tracker.log_metrics(means, done)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
+            if config.eval_every and done % config.eval_every == 0 and done != config.steps:
+                result = _evaluate_and_log(gan, dataset, config.eval_samples, eval_seed, tracker, history, done, data_root)
+            if path is not None and done % config.checkpoint_every == 0:
+                atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
+    except KeyboardInterrupt:  # Ctrl-C: keep what was trained, then stop
+        if path is not None:
+            atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
+        raise
+    bar.close()
+    if status == "finished":
+        result = _evaluate_and_log(gan, dataset, config.final_samples, eval_seed, tracker, history, config.steps, data_root)
+        if path is not None:
+            atomic_torch_save(checkpoint_state(gan, batches, config.steps, seed, dataset, history, sums), path)
+    return Result(status, done, result, history, path)
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:
+    gan.eval()
+    result = evaluate(gan, dataset, n, seed, data_root)
+    grid_images, _ = sample(gan, 100, seed)  # the first 100 of the same fixed noise: 10 rows of 0..9
+    gan.train()
+    history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})
+    tracker.log_evaluation(result, grid_images, step)
+    return result

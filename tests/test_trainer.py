@@ -1,0 +1,57 @@
+"""Trainer: determinism, exact resume, divergence, outputs."""
+
+import pytest
+import torch
+
+from bench import trainer
+from bench.gan import variants
+
+FAST = ["steps=100", "log_every=10", "final_samples=200", "checkpoint_every=50"]
+
+
+def _weights(result):
+    return torch.load(result.checkpoint, weights_only=True)["gan"]
+
+
+def _equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_weights_and_different_seed_differs(tmp_path):
+    config = variants.get("seed000-fc").config(FAST)
+    a = trainer.train(config, seed=1, run_dir=tmp_path / "a", progress=False)
+    b = trainer.train(config, seed=1, run_dir=tmp_path / "b", progress=False)
+    c = trainer.train(config, seed=2, run_dir=tmp_path / "c", progress=False)
+    assert a.status == "finished" and a.step == 100
+    assert _equal(_weights(a), _weights(b))
+    assert not _equal(_weights(a), _weights(c))
+    assert a.metrics == b.metrics
+
+
+class _InterruptAt(trainer.Tracker):
+    def __init__(self, step):
+        self.step = step
+
+    def log_metrics(self, values, step):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("variant", ["seed000-fc", "dcgan"])
+def test_interrupt_and_resume_equals_straight_run(tmp_path, variant):
+    config = variants.get(variant).config(FAST + ["batch_size=16"])
+    straight = trainer.train(config, seed=5, run_dir=tmp_path / "straight", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(config, seed=5, run_dir=tmp_path / "resumed", tracker=_InterruptAt(50), progress=False)
+    assert torch.load(tmp_path / "resumed" / trainer.CHECKPOINT, weights_only=True)["step"] == 50
+    resumed = trainer.train(config, seed=5, run_dir=tmp_path / "resumed", progress=False)
+    assert _equal(_weights(straight), _weights(resumed))
+    assert straight.metrics == resumed.metrics
+
+
+def test_divergence_stops_with_status_and_step(tmp_path):
+    config = variants.get("seed000-fc").config(FAST + ["lr_d=1e30", "lr_g=1e30"])
+    result = trainer.train(config, run_dir=tmp_path, progress=False)
+    assert result.status == "diverged"
+    assert result.step % 10 == 0 and result.step <= 100
+    assert result.history[-1]["diverged"] is True and result.metrics == {}

@@ -94,6 +94,80 @@ def selfcheck(device: str = typer.Option("cpu")) -> None:
 
 
 @app.command()
+def variants() -> None:
+    """The GAN variants: source report or paper, architecture, loss, remedies and defaults."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.gan.variants import VARIANTS
+
+    table = Table("variant", "source", "architecture", "loss", "remedies", "batch", "steps", "lr G/D", "description")
+    for v in VARIANTS.values():
+        c = v.config()
+        table.add_row(v.name, v.source, c.architecture, c.loss, c.remedies or "-", str(c.batch_size), f"{c.steps:,}", f"{c.lr_g:g}/{c.lr_d:g}", v.description)
+    Console(width=200).print(table)
+    typer.echo("Override anything with --set key=value (e.g. --set loss=hinge --set remedies=pacgan:2,ema); notes on each preset: bench/gan/variants.py")
+
+
+@app.command()
+def train(
+    variant: str = typer.Option(..., help="A name from 'bench variants'."),
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist or stacked-mnist."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: the variant's)."),
+    seed: int = typer.Option(0),
+    settings: list[str] = typer.Option([], "--set", help="Override a setting: --set key=value (repeatable)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
+    experiment: str = typer.Option("bench", help="MLflow experiment name."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+) -> None:
+    """Train one GAN variant, evaluate it and log everything to MLflow."""
+    from bench import metrics
+    from bench.runs import train_run
+
+    run_id, result = train_run(variant, dataset, steps, seed, settings, device, tracking_uri, experiment, data_root=data_root)
+    typer.echo(f"run {run_id}: {result.status} after {result.step:,} steps")
+    if result.metrics:
+        typer.echo(metrics.format_table(result.metrics))
+    if result.status != "finished":
+        raise BenchError(f"training {result.status} at step {result.step}; see run {run_id} in 'mlflow ui'")
+
+
+@app.command()
+def sample(
+    run: str = typer.Argument(..., help="MLflow run id, or a generator.pt / checkpoint.pt file."),
+    n: int = typer.Option(10, "--n", min=1, help="Number of samples."),
+    digit: Optional[int] = typer.Option(None, min=0, max=9, help="Conditional models: the digit to draw."),
+    out: Path = typer.Option(..., help="FILE.npz (readable by 'bench evaluate') or FILE.png (a grid)."),
+    seed: int = typer.Option(0),
+    tracking_uri: Optional[str] = typer.Option(None),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Draw samples from a trained generator."""
+    import torch
+    from PIL import Image
+
+    from bench import plots
+    from bench import samples as sample_files
+    from bench.runs import load_generator
+    from bench.trainer import sample as draw
+
+    if out.suffix not in (".npz", ".png"):
+        raise BenchError(f"--out {out}: use a .npz or .png file name")
+    generator, dataset = load_generator(run, tracking_uri, device)
+    if digit is not None and not generator.config.conditional:
+        raise BenchError("--digit needs a conditional model; this generator is unconditional")
+    labels = torch.full((n,), digit) if digit is not None else None
+    images, labels = draw(generator, n, seed, labels)
+    if out.suffix == ".npz":
+        sample_files.write(out, images, labels)
+    else:
+        grid = plots.sample_grid(images, None, per_row=min(n, 10))
+        Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(out)
+    typer.echo(f"{n} samples from a {dataset} generator written to {out}")
+
+
+@app.command()
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
     n: int = typer.Option(10_000, help="Number of samples to score."),

@@ -28,7 +28,7 @@ class Tracker:
 
     def log_metrics(self, values: dict[str, float], step: int) -> None: ...
 
-    def log_evaluation(self, result: dict, grid: Tensor, step: int) -> None: ...
+    def log_evaluation(self, result: dict, grid: Tensor, grid_labels: Tensor | None, step: int) -> None: ...
 
 
 @dataclass
@@ -84,10 +84,12 @@ def load_training_data(dataset: str, size: int, device: torch.device, data_root=
     return images, train.labels.to(device)
 
 
-def sample(gan: GAN, n: int, seed: int, batch_size: int = 1000) -> tuple[Tensor, Tensor | None]:
-    """``n`` uint8 samples from fixed noise (labels cycle 0..9 for conditional models)."""
+def sample(gan: GAN, n: int, seed: int, labels: Tensor | None = None, batch_size: int = 1000) -> tuple[Tensor, Tensor | None]:
+    """``n`` uint8 samples from noise fixed by ``seed``; conditional models draw ``labels``
+    (default: 0..9 in turn)."""
     generator = torch.Generator().manual_seed(seed)  # its own stream: sampling never shifts training's
-    labels = torch.arange(n) % NUM_CLASSES if gan.config.conditional else None
+    if gan.config.conditional and labels is None:
+        labels = torch.arange(n) % NUM_CLASSES
     chunks = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
@@ -212,8 +214,8 @@ def _finite(x: float) -> bool:
 def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:
     gan.eval()
     result = evaluate(gan, dataset, n, seed, data_root)
-    grid_images, _ = sample(gan, 100, seed)  # the first 100 of the same fixed noise: 10 rows of 0..9
+    grid, grid_labels = sample(gan, 100, seed)  # the first 100 of the same fixed noise
     gan.train()
     history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})
-    tracker.log_evaluation(result, grid_images, step)
+    tracker.log_evaluation(result, grid, grid_labels, step)
     return result

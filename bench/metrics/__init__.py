@@ -95,7 +95,9 @@ def format_table(result: dict) -> str:
     for key, value in result.items():
         if isinstance(value, float):
             value = f"{value:.4f}"
+        elif isinstance(value, list) and len(value) > 10:
+            value = f"[{len(value)} values]"
         elif isinstance(value, list):
-            value = " ".join("-" if v is None else f"{v:.2f}" for v in value)
+            value = " ".join("-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
         lines.append(f"{key:<18} {value}")
     return "\n".join(lines)

@@ -36,4 +36,5 @@ def compute(real: Features, fake: Features) -> dict[str, float]:
         "modes_total": total,
         "kl_uniform": float(scipy.stats.entropy(share, np.full(total, 1 / total))),
         "confident": float(confident),
+        "mode_histogram": counts.tolist(),
     }

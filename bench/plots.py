@@ -1,0 +1,68 @@
+"""Pictures of a run: sample grids, loss and metric curves, mode histograms."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+
+def sample_grid(images: torch.Tensor, labels: torch.Tensor | None = None, per_row: int = 10) -> np.ndarray:
+    """HxWxC uint8 grid; with labels, one row per class (as report 003 shows its CGAN)."""
+    if labels is not None:
+        images = images[torch.argsort(labels, stable=True)]
+        per_row = len(images) // int(labels.max() + 1)
+    grid = make_grid(images.cpu(), nrow=per_row, padding=2, pad_value=128)
+    return grid.permute(1, 2, 0).numpy()
+
+
+def loss_curves(history: list[dict]):
+    """G and D losses, and D's mean output on real and generated images, against steps."""
+    rows = [h for h in history if "loss_d" in h]
+    fig, (losses, outputs) = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = [h["step"] for h in rows]
+    for key, label in (("loss_d", "D loss"), ("loss_g", "G loss")):
+        losses.plot(steps, [h.get(key, np.nan) for h in rows], label=label)
+    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        outputs.plot(steps, [h.get(key, np.nan) for h in rows], label=label)
+    for ax, title in ((losses, "losses"), (outputs, "discriminator output")):
+        ax.set(xlabel="step", title=title)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(history: list[dict]):
+    """FID and covered modes at each evaluation."""
+    rows = [h for h in history if "fid" in h]
+    fig, fid = plt.subplots(figsize=(5, 3.5))
+    steps = [h["step"] for h in rows]
+    fid.plot(steps, [h["fid"] for h in rows], "o-", color="C0")
+    fid.set(xlabel="step", ylabel="FID", title="FID and modes")
+    modes = fid.twinx()
+    modes.plot(steps, [h["modes"] for h in rows], "s--", color="C1")
+    modes.set_ylabel("modes", color="C1")
+    fig.tight_layout()
+    return fig
+
+
+def mode_histogram(counts: np.ndarray):
+    """Share of samples per predicted class (10 digits, or the 1000 triples sorted)."""
+    share = counts / max(counts.sum(), 1)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if len(counts) <= 10:
+        ax.bar(range(len(counts)), share)
+        ax.set_xticks(range(len(counts)))
+        ax.set_xlabel("predicted digit")
+    else:
+        ax.plot(np.sort(share)[::-1])
+        ax.set_xlabel("triples, most frequent first")
+    ax.axhline(1 / len(counts), color="grey", linestyle="--", label="uniform")
+    ax.set(ylabel="share of samples", title=f"modes: {(counts > 0).sum()} of {len(counts)} seen")
+    ax.legend()
+    fig.tight_layout()
+    return fig

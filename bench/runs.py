@@ -1,0 +1,125 @@
+"""One tracked training run: variant -> trainer -> evaluator -> MLflow; and its generator back.
+
+``train_run`` is what ``bench train`` does and what a study trial will call.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from bench import data, evaluator, plots, trainer
+from bench.errors import BenchError
+from bench.files import atomic_torch_save, home
+from bench.gan import variants
+from bench.gan.config import Config
+from bench.gan.model import GAN
+from bench.tracking import MLflowTracker, default_tracking_uri, git_commit
+
+GENERATOR = "generator.pt"
+
+
+def check_device(device: str) -> None:
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise BenchError(f"unknown device {device!r}; use cpu or cuda") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda: no CUDA GPU is visible; use --device cpu")
+
+
+def train_run(
+    variant: str,
+    dataset: str = "mnist",
+    steps: int | None = None,
+    seed: int = 0,
+    settings: list[str] = (),
+    device: str = "cpu",
+    tracking_uri: str | None = None,
+    experiment: str = "bench",
+    progress: bool = True,
+    data_root=None,
+) -> tuple[str, trainer.Result]:
+    """Train a variant and log everything to MLflow; returns (run id, result)."""
+    data.check_name(dataset)
+    check_device(device)
+    config = variants.get(variant).config(([f"steps={steps}"] if steps else []) + list(settings))
+    judge = evaluator.load(dataset)  # fail before training if the evaluator is missing
+    tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256, "git_commit": git_commit()}
+    tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri)
+    try:
+        tracker.log_params(config.to_dict() | {"dataset": dataset, "seed": seed})
+        tracker.log_dict(config.to_dict(), "config.json")
+        result = trainer.train(config, dataset, seed, device, home() / "runs" / tracker.run_id, tracker, progress, data_root)
+        tracker.log_figure(plots.loss_curves(result.history), "curves/losses.png")
+        if any("fid" in h for h in result.history):
+            tracker.log_figure(plots.metric_curves(result.history), "curves/fid_modes.png")
+        if result.status == "finished":
+            with tempfile.TemporaryDirectory() as tmp:
+                save_generator(result.checkpoint, Path(tmp) / GENERATOR)
+                tracker.log_artifact(Path(tmp) / GENERATOR)
+        tracker.set_tags({"state": result.status, "steps_done": result.step})
+    except KeyboardInterrupt:
+        tracker.set_tags({"state": "killed"})
+        tracker.end("KILLED")
+        raise
+    except BaseException as e:
+        tracker.set_tags({"state": "failed", "error": f"{type(e).__name__}: {e}"[:500]})
+        tracker.end("FAILED")
+        raise
+    tracker.end("FINISHED" if result.status == "finished" else "FAILED")
+    return tracker.run_id, result
+
+
+def save_generator(checkpoint: Path, out: Path) -> None:
+    """The generator (its EMA when trained with one) and what is needed to rebuild it."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    weights = state["gan"]
+    prefix = "g_ema." if any(k.startswith("g_ema.") for k in weights) else "g."
+    generator = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    channels = 3 if state["dataset"] == "stacked-mnist" else 1
+    atomic_torch_save({"config": state["config"], "dataset": state["dataset"], "channels": channels, "generator": generator}, out)
+
+
+class TrainedGenerator:
+    """Just enough of a GAN to sample from (``trainer.sample`` takes it)."""
+
+    def __init__(self, config: Config, channels: int, weights: dict, device: str = "cpu"):
+        gan = GAN(config, channels, device)
+        gan.g.load_state_dict(weights)
+        self.g, self.config, self.device = gan.g.eval(), config, gan.device
+
+    @torch.no_grad()
+    def generate(self, z, labels=None):
+        return self.g(z, labels)
+
+
+def load_generator(reference: str, tracking_uri: str | None = None, device: str = "cpu") -> tuple[TrainedGenerator, str]:
+    """From a generator or checkpoint file, or an MLflow run id; returns (generator, dataset)."""
+    path = Path(reference)
+    if not path.exists():
+        if not re.fullmatch(r"[0-9a-f]{32}", reference):
+            raise BenchError(f"{reference}: neither a file nor an MLflow run id")
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client = MlflowClient(tracking_uri or default_tracking_uri())
+            path = Path(client.download_artifacts(reference, GENERATOR, tempfile.mkdtemp()))
+        except (MlflowException, OSError) as e:
+            raise BenchError(f"run {reference}: no {GENERATOR} artifact ({str(e).splitlines()[0]}); was it trained to the end?") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise BenchError(f"{path}: not a bench generator or checkpoint ({type(e).__name__})") from None
+    if "gan" in state:  # a trainer checkpoint
+        tmp = Path(tempfile.mkdtemp()) / GENERATOR
+        save_generator(path, tmp)
+        state = torch.load(tmp, map_location="cpu", weights_only=True)
+    if "generator" not in state:
+        raise BenchError(f"{path}: not a bench generator or checkpoint")
+    config = Config(**state["config"])
+    return TrainedGenerator(config, state["channels"], state["generator"], device), state["dataset"]

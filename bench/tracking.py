@@ -1,0 +1,82 @@
+"""MLflow tracking for runs: params, metrics by step, pictures, config and generator.
+
+Uses an explicit ``MlflowClient`` and run id rather than MLflow's global active run,
+so several runs (a study's parent and children) can be open at once. Default store:
+SQLite under ``mlruns/`` with artifacts beside it (MLflow's file store is deprecated).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from bench import plots
+from bench.files import home
+from bench.trainer import Tracker
+
+# mlflow.log_batch's limits
+_PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 1000
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{home() / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class MLflowTracker(Tracker):
+    def __init__(self, experiment: str, run_name: str, tags: dict, tracking_uri: str | None = None, parent_run_id: str | None = None):
+        home().mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri or default_tracking_uri())
+        found = self.client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=(home() / "artifacts" / experiment).resolve().as_uri()
+        )
+        tags = {k: str(v) for k, v in tags.items()} | ({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})
+        self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+
+    def log_params(self, params: dict) -> None:
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), _PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + _PARAMS_PER_BATCH])
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        for i in range(0, len(items), _METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=items[i : i + _METRICS_PER_BATCH])
+
+    def log_evaluation(self, result: dict, grid, grid_labels, step: int) -> None:
+        self.log_metrics({k: v for k, v in result.items() if k != "n"}, step)
+        self.client.log_image(self.run_id, plots.sample_grid(grid, grid_labels), f"samples/step_{step:07d}.png")
+        self.log_figure(plots.mode_histogram(np.array(result["mode_histogram"])), f"modes/step_{step:07d}.png")
+
+    def log_figure(self, figure, path: str) -> None:
+        import matplotlib.pyplot as plt
+
+        self.client.log_figure(self.run_id, figure, path)
+        plt.close(figure)
+
+    def log_dict(self, values: dict, path: str) -> None:
+        self.client.log_dict(self.run_id, values, path)
+
+    def log_artifact(self, local_path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def set_tags(self, tags: dict) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def end(self, status: str) -> None:
+        """FINISHED, FAILED or KILLED: a run is never left RUNNING."""
+        self.client.set_terminated(self.run_id, status)

@@ -1,0 +1,127 @@
+"""Each remedy changes what it should."""
+
+import copy
+
+import torch
+
+from bench.gan import remedies, variants
+from bench.gan.model import GAN
+
+
+def _batches(channels=1, size=28, conditional=False):
+    def next_batch(n):
+        return torch.rand(n, channels, size, size), torch.randint(0, 10, (n,))
+
+    return next_batch
+
+
+def _gan(variant="dcgan", settings=()):
+    torch.manual_seed(0)
+    return GAN(variants.get(variant).config(["batch_size=8", *settings]))
+
+
+def test_pacgan_discriminator_sees_m_samples_per_input():
+    gan = _gan("pacdcgan3")
+    seen = []
+    gan.d.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    gan.train_step(_batches(), 0)
+    assert seen[0] == (8, 3, 28, 28)  # 8 inputs of 3 packed samples each
+    assert remedies.pack(torch.arange(12.0).view(6, 2, 1, 1), 3).shape == (2, 6, 1, 1)
+
+
+def test_unrolled_generator_gradient_differs_from_plain():
+    def g_grad(k):
+        gan = _gan("dcgan", [f"unrolled={k}", "bn_d=false"])
+        real = torch.rand(8, 1, 28, 28)
+        torch.manual_seed(1)
+        gan.opt_g.step = lambda: None  # keep weights: compare gradients only
+        gan._g_step(real, None, 0)
+        return torch.cat([p.grad.flatten() for p in gan.g.parameters()])
+
+    plain, unrolled = g_grad(0), g_grad(3)
+    assert not torch.allclose(plain, unrolled)
+
+
+def test_label_smoothing_changes_the_discriminator_loss_only_on_real():
+    a, b = _gan("dcgan"), _gan("dcgan", ["label_smoothing=0.1"])
+    torch.manual_seed(2)
+    la = a._d_step((torch.rand(8, 1, 28, 28), None), 0)["loss_d"]
+    torch.manual_seed(2)
+    lb = b._d_step((torch.rand(8, 1, 28, 28), None), 0)["loss_d"]
+    assert la != lb
+
+
+def test_feature_matching_changes_the_generator_loss():
+    plain, matched = _gan("dcgan"), _gan("dcgan", ["feature_matching=true"])
+    real = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(3)
+    a = plain._g_step(real, None, 0)["loss_g"]
+    torch.manual_seed(3)
+    b = matched._g_step(real, None, 0)["loss_g"]
+    assert a != b and b >= 0  # a squared distance
+
+
+def test_minibatch_features_widen_the_discriminator_head():
+    assert _gan("dcgan", ["minibatch_discrimination=true"]).d.head.in_features == 1024 + 50
+    assert _gan("dcgan", ["minibatch_std=true"]).d.head.in_features == 1024 + 1
+    h = torch.randn(6, 1024)
+    out = remedies.MinibatchDiscrimination(1024)(h)
+    assert out.shape == (6, 50) and torch.all(out >= 0)
+    identical = remedies.MinibatchDiscrimination(1024)(h[:1].repeat(6, 1))
+    assert torch.allclose(identical, torch.full_like(identical, 5.0), atol=1e-3)  # 5 other identical samples
+
+
+def test_ema_generator_lags_the_trained_one():
+    gan = _gan("dcgan", ["ema=0.9"])
+    start = copy.deepcopy(gan.g_ema.state_dict())
+    gan.train_step(_batches(), 0)
+    moved = [k for k, v in gan.g_ema.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, start[k])]
+    assert moved
+    w, w_ema, w0 = gan.g.body[0].weight, gan.g_ema.body[0].weight, start["body.0.weight"]
+    assert torch.allclose(w_ema, 0.9 * w0 + 0.1 * w, atol=1e-6)
+
+
+def test_historical_averaging_penalises_distance_from_the_past():
+    net = torch.nn.Linear(3, 1)
+    history = remedies.HistoricalAverage(net)
+    assert history.penalty().item() == 0
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert history.penalty().item() > 0
+    history.update()
+    assert torch.allclose(history.mean[0], net.weight - 0.5)  # mean of the two weights seen
+
+
+def test_instance_noise_is_annealed_to_zero():
+    assert remedies.instance_noise_std(0.2, 0, 100) == 0.2
+    assert remedies.instance_noise_std(0.2, 50, 100) == 0.1
+    assert remedies.instance_noise_std(0.2, 100, 100) == 0.0
+
+
+def test_spectral_norm_bounds_each_layer():
+    gan = _gan("dcgan", ["spectral_norm=true", "bn_d=false"])
+    for _ in range(3):
+        gan.train_step(_batches(), 0)
+    linear = gan.d.body[-2]  # the FC 1024 layer
+    assert torch.linalg.matrix_norm(linear.weight, ord=2) < 1.1
+
+
+def test_wgan_clipping_bounds_the_critic_weights():
+    gan = _gan("dcgan-wgan", ["n_critic=1"])
+    gan.train_step(_batches(), 0)
+    assert max(p.abs().max().item() for p in gan.d.parameters()) <= 0.01 + 1e-7
+
+
+def test_n_critic_and_pretraining_count_discriminator_updates():
+    gan = _gan("dcgan", ["n_critic=3", "d_pretrain=2"])
+    calls = []
+    original = gan._d_step
+    gan._d_step = lambda batch, step: calls.append(step) or original(batch, step)
+    gan.train_step(_batches(), 0)
+    gan.train_step(_batches(), 1)
+    assert len(calls) == 2 + 3 + 3
+
+
+def test_ttur_sets_separate_learning_rates():
+    gan = _gan("dcgan", ["remedies=ttur"])
+    assert gan.opt_d.param_groups[0]["lr"] == 4e-4 and gan.opt_g.param_groups[0]["lr"] == 1e-4

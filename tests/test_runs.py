@@ -1,0 +1,104 @@
+"""Single tracked runs: MLflow contents and status, and `bench sample`."""
+
+import sys
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from bench import cli, runs, trainer
+from bench.errors import BenchError
+from bench.gan.config import FIELDS
+from bench.tracking import default_tracking_uri
+
+QUICK = ["log_every=10", "eval_every=30", "eval_samples=200", "final_samples=300"]
+
+
+@pytest.fixture(scope="module")
+def finished_run():
+    run_id, result = runs.train_run("seed000-fc", steps=60, seed=1, settings=QUICK, progress=False)
+    return run_id, result
+
+
+def _artifacts(client, run_id, path=""):
+    found = []
+    for item in client.list_artifacts(run_id, path):
+        found += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return found
+
+
+def test_run_logs_params_metrics_pictures_config_and_generator(finished_run):
+    run_id, result = finished_run
+    client = MlflowClient(default_tracking_uri())
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and result.status == "finished"
+    assert set(FIELDS) <= run.data.params.keys()
+    for tag in ("variant", "dataset", "seed", "device", "evaluator_sha256", "git_commit"):
+        assert tag in run.data.tags
+    assert run.data.tags["state"] == "finished"
+    assert [m.step for m in client.get_metric_history(run_id, "fid")] == [30, 60]
+    assert len(client.get_metric_history(run_id, "loss_d")) == 6
+    files = set(_artifacts(client, run_id))
+    assert {"config.json", "generator.pt", "curves/losses.png", "curves/fid_modes.png", "samples/step_0000060.png", "modes/step_0000060.png"} <= files
+
+
+@pytest.mark.parametrize("error, status", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
+def test_a_crashed_or_interrupted_run_is_never_left_running(monkeypatch, error, status):
+    def crash(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(trainer, "train", crash)
+    with pytest.raises(type(error)):
+        runs.train_run("seed000-fc", steps=5, progress=False)
+    client = MlflowClient(default_tracking_uri())
+    latest = client.search_runs([client.get_experiment_by_name("bench").experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert latest.info.status == status
+
+
+def test_a_diverged_run_is_marked_failed_with_its_state():
+    run_id, result = runs.train_run("seed000-fc", steps=30, settings=["lr_d=1e30", "lr_g=1e30", "log_every=10"], progress=False)
+    run = MlflowClient(default_tracking_uri()).get_run(run_id)
+    assert result.status == "diverged" and run.info.status == "FAILED" and run.data.tags["state"] == "diverged"
+
+
+@pytest.fixture
+def bench(monkeypatch, capsys):
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        return exit_info.value.code or 0, capsys.readouterr()
+
+    return run
+
+
+def test_sample_from_a_run_id_writes_npz_and_png(finished_run, bench, tmp_path):
+    run_id, _ = finished_run
+    code, _ = bench("sample", run_id, "--n", 25, "--out", tmp_path / "s.npz")
+    assert code == 0
+    with np.load(tmp_path / "s.npz") as npz:
+        assert npz["images"].shape == (25, 1, 28, 28) and npz["images"].dtype == np.uint8
+        assert "labels" not in npz.files
+    assert bench("evaluate", tmp_path / "s.npz", "--json")[0] == 0  # the format `bench evaluate` reads
+    code, _ = bench("sample", run_id, "--n", 10, "--out", tmp_path / "s.png")
+    assert code == 0 and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    code, captured = bench("sample", run_id, "--digit", 3, "--out", tmp_path / "d.npz")
+    assert code == 2 and "needs a conditional model" in captured.err
+
+
+def test_sample_a_conditional_checkpoint_draws_the_digit_asked_for(tmp_path, bench):
+    config = runs.variants.get("seed003-cgan").config(["steps=20", "log_every=10", "final_samples=100"])
+    result = trainer.train(config, run_dir=tmp_path, progress=False)
+    code, _ = bench("sample", result.checkpoint, "--n", 12, "--digit", 7, "--out", tmp_path / "sevens.npz")
+    assert code == 0
+    with np.load(tmp_path / "sevens.npz") as npz:
+        assert npz["labels"].tolist() == [7] * 12 and npz["images"].shape == (12, 1, 28, 28)
+
+
+def test_sample_errors(bench, tmp_path):
+    assert "neither a file nor an MLflow run id" in bench("sample", "nope", "--out", tmp_path / "x.npz")[1].err
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert "not a bench generator or checkpoint" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.npz")[1].err
+    assert "use a .npz or .png" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.jpg")[1].err
+    with pytest.raises(BenchError, match="unknown variant"):
+        runs.train_run("nope", steps=1, progress=False)

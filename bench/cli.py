@@ -170,14 +170,27 @@ def sample(
 @app.command()
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
-    n: int = typer.Option(10_000, help="Number of samples to score."),
+    variant: Optional[str] = typer.Option(None, help="Time bench's trainer on this variant against a plain PyTorch loop."),
+    n: int = typer.Option(10_000, help="--metrics: number of samples to score."),
+    steps: int = typer.Option(300, min=1, help="--variant: training steps timed in each loop."),
     device: str = typer.Option("cpu"),
-    repeats: int = typer.Option(3, min=1),
+    repeats: int = typer.Option(3, min=1, help="--metrics: best of this many runs."),
 ) -> None:
     """Speed benchmarks, measured side by side in one process against a plain baseline."""
-    if not metrics:
-        raise BenchError("say what to time: --metrics")
-    from bench.metrics.benchmark import run
+    from bench.runs import check_device
 
-    for line in run(n, device, repeats):
+    if metrics == (variant is not None):
+        raise BenchError("say what to time: --metrics, or --variant NAME")
+    check_device(device)
+    if metrics:
+        from bench.speed.metrics import run
+
+        lines = run(n, device, repeats)
+    else:
+        from bench.gan import variants
+        from bench.speed.trainer import run
+
+        variants.get(variant)
+        lines = run(variant, steps, device)
+    for line in lines:
         typer.echo(line)

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 
@@ -9,3 +11,18 @@ def bench_home(tmp_path_factory):
     mp.setenv("BENCH_HOME", str(home))
     yield home
     mp.undo()
+
+
+@pytest.fixture
+def bench(monkeypatch, capsys):
+    """Run the `bench` command in-process: returns (exit code, stdout, stderr)."""
+    from bench import cli
+
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        captured = capsys.readouterr()
+        return exit_info.value.code or 0, captured.out, captured.err
+
+    return run

@@ -1,26 +1,13 @@
 """The command-line contract: `bench evaluate` keys and one-line errors, `bench data`."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
-from bench import cli, data
+from bench import data
 
 KEYS = {"fid", "kid", "is", "modes", "modes_total", "kl_uniform", "precision", "recall", "density", "coverage", "n", "evaluator_sha256"}
-
-
-@pytest.fixture
-def bench(monkeypatch, capsys):
-    def run(*args):
-        monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-        captured = capsys.readouterr()
-        return exit_info.value.code or 0, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +95,12 @@ def test_data_command_reports_a_bad_checksum(bench, tmp_path):
     code, out, err = bench("data", "--dataset", "mnist", "--data-root", tmp_path)
     assert code == 2
     assert "MISMATCH" in out and "t10k-labels-idx1-ubyte" in err
+
+
+def test_speed_commands_report_side_by_side(bench):
+    code, out, _ = bench("speed", "--variant", "seed000-fc", "--steps", "5")
+    assert code == 0 and "bench trainer:" in out and "plain DataLoader loop:" in out and "speed-up:" in out
+    code, out, _ = bench("speed", "--metrics", "--n", "500", "--repeats", "1")
+    assert code == 0 and "speed-up:" in out and "goal for 500 samples on cpu" in out
+    code, _, err = bench("speed")
+    assert code == 2 and "--metrics, or --variant NAME" in err

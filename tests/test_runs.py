@@ -1,12 +1,10 @@
 """Single tracked runs: MLflow contents and status, and `bench sample`."""
 
-import sys
-
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from bench import cli, runs, trainer
+from bench import runs, trainer
 from bench.errors import BenchError
 from bench.gan.config import FIELDS
 from bench.tracking import default_tracking_uri
@@ -61,44 +59,33 @@ def test_a_diverged_run_is_marked_failed_with_its_state():
     assert result.status == "diverged" and run.info.status == "FAILED" and run.data.tags["state"] == "diverged"
 
 
-@pytest.fixture
-def bench(monkeypatch, capsys):
-    def run(*args):
-        monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-        return exit_info.value.code or 0, capsys.readouterr()
-
-    return run
-
-
 def test_sample_from_a_run_id_writes_npz_and_png(finished_run, bench, tmp_path):
     run_id, _ = finished_run
-    code, _ = bench("sample", run_id, "--n", 25, "--out", tmp_path / "s.npz")
+    code, _, _ = bench("sample", run_id, "--n", 25, "--out", tmp_path / "s.npz")
     assert code == 0
     with np.load(tmp_path / "s.npz") as npz:
         assert npz["images"].shape == (25, 1, 28, 28) and npz["images"].dtype == np.uint8
         assert "labels" not in npz.files
     assert bench("evaluate", tmp_path / "s.npz", "--json")[0] == 0  # the format `bench evaluate` reads
-    code, _ = bench("sample", run_id, "--n", 10, "--out", tmp_path / "s.png")
+    code, _, _ = bench("sample", run_id, "--n", 10, "--out", tmp_path / "s.png")
     assert code == 0 and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
-    code, captured = bench("sample", run_id, "--digit", 3, "--out", tmp_path / "d.npz")
-    assert code == 2 and "needs a conditional model" in captured.err
+    code, _, err = bench("sample", run_id, "--digit", 3, "--out", tmp_path / "d.npz")
+    assert code == 2 and "needs a conditional model" in err
 
 
 def test_sample_a_conditional_checkpoint_draws_the_digit_asked_for(tmp_path, bench):
     config = runs.variants.get("seed003-cgan").config(["steps=20", "log_every=10", "final_samples=100"])
     result = trainer.train(config, run_dir=tmp_path, progress=False)
-    code, _ = bench("sample", result.checkpoint, "--n", 12, "--digit", 7, "--out", tmp_path / "sevens.npz")
+    code, _, _ = bench("sample", result.checkpoint, "--n", 12, "--digit", 7, "--out", tmp_path / "sevens.npz")
     assert code == 0
     with np.load(tmp_path / "sevens.npz") as npz:
         assert npz["labels"].tolist() == [7] * 12 and npz["images"].shape == (12, 1, 28, 28)
 
 
 def test_sample_errors(bench, tmp_path):
-    assert "neither a file nor an MLflow run id" in bench("sample", "nope", "--out", tmp_path / "x.npz")[1].err
+    assert "neither a file nor an MLflow run id" in bench("sample", "nope", "--out", tmp_path / "x.npz")[2]
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    assert "not a bench generator or checkpoint" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.npz")[1].err
-    assert "use a .npz or .png" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.jpg")[1].err
+    assert "not a bench generator or checkpoint" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.npz")[2]
+    assert "use a .npz or .png" in bench("sample", tmp_path / "junk.pt", "--out", tmp_path / "x.jpg")[2]
     with pytest.raises(BenchError, match="unknown variant"):
         runs.train_run("nope", steps=1, progress=False)

@@ -43,7 +43,7 @@ def baseline(real: torch.Tensor, fake: torch.Tensor, device: str) -> dict:
     fid = FrechetInceptionDistance(feature=embed, input_img_size=(1, 28, 28)).to(device)
     with warnings.catch_warnings():  # "saves all features in a buffer": intended
         warnings.simplefilter("ignore", UserWarning)
-        kid_metric = KernelInceptionDistance(feature=embed, subset_size=kid.SUBSET_SIZE).to(device)
+        kid_metric = KernelInceptionDistance(feature=embed, subset_size=min(kid.SUBSET_SIZE, len(fake))).to(device)
         inception = InceptionScore(feature=classify).to(device)
     for batch_real, batch_fake in zip(real.split(1000), fake.split(1000)):
         for metric in (fid, kid_metric):

@@ -1,0 +1,112 @@
+"""``bench speed --variant``: bench's training loop beside a plain PyTorch loop.
+
+The baseline is written the way the reports and PyTorch-GAN train: a Dataset whose
+items go through ToTensor and Normalize, a shuffling DataLoader, and ``.item()`` on
+both losses every step. Both loops train the same networks with the same batch on
+the same device and do the same math (a non-saturating D step then G step); bench
+does one extra no-grad G forward, so the comparison favours the baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from bench import data, trainer
+from bench.gan import variants
+from bench.gan.model import GAN
+
+GOALS = {("seed000-fc", "cpu"): 1.5, ("dcgan", "cuda"): 10.0}
+
+
+class PlainMNIST(Dataset):
+    """A PIL image per item, as torchvision's MNIST hands them out."""
+
+    def __init__(self, images: torch.Tensor, image_range: str):
+        self.images = images
+        normalize = [transforms.Normalize([0.5], [0.5])] if image_range == "-1,1" else []
+        self.transform = transforms.Compose([transforms.ToPILImage(), transforms.ToTensor(), *normalize])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), 0
+
+
+def plain_loop(gan: GAN, images: torch.Tensor, steps: int) -> float:
+    """Steps per second of the baseline loop."""
+    c = gan.config
+    loader = DataLoader(PlainMNIST(images, c.image_range), batch_size=c.batch_size, shuffle=True, drop_last=True)
+    ones = torch.ones(c.batch_size, device=gan.device)
+    losses, done, start = [], 0, time.perf_counter()
+    while done < steps:
+        for real, _ in loader:
+            real = real.to(gan.device)
+            fake = gan.g(gan.noise(c.batch_size))
+            gan.opt_d.zero_grad()
+            d_loss = F.binary_cross_entropy_with_logits(gan.d(real), ones) + F.binary_cross_entropy_with_logits(gan.d(fake.detach()), 0 * ones)
+            d_loss.backward()
+            gan.opt_d.step()
+            gan.opt_g.zero_grad()
+            g_loss = F.binary_cross_entropy_with_logits(gan.d(fake), ones)
+            g_loss.backward()
+            gan.opt_g.step()
+            losses.append((d_loss.item(), g_loss.item()))  # per-step host sync, as in the reports
+            done += 1
+            if done == steps:
+                break
+    _sync(gan.device)
+    return steps / (time.perf_counter() - start)
+
+
+def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
+    """Steps per second of bench's loop: what ``trainer.train`` runs between evaluations."""
+    batches = trainer.Batches(images, labels, gan.config.image_range)
+    sums, start = {}, time.perf_counter()
+    for step in range(steps):
+        for key, value in gan.train_step(batches, step).items():
+            sums[key] = sums.get(key, 0) + value
+        if (step + 1) % gan.config.log_every == 0:
+            _ = {k: float(v) for k, v in sums.items()}
+            sums = {}
+    _sync(gan.device)
+    return steps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run(variant: str, steps: int, device: str, dataset: str = "mnist") -> Iterator[str]:
+    # Same math in both loops: alternating non-saturating updates, no remedies.
+    config = variants.get(variant).config(["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedies="])
+    device = torch.device(device)
+    images, labels = trainer.load_training_data(dataset, config.image_size, device)
+    cpu_images = data.load(dataset, "train").images
+    if config.image_size != 28:
+        cpu_images = images.cpu()
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    yield f"variant {variant} on {dataset}, batch {config.batch_size}, {steps} steps each, device {device.type} ({name})"
+    torch.manual_seed(0)
+    warm = GAN(config, images.shape[1], device)
+    bench_loop(warm, images, labels, min(steps, 20))
+    plain_loop(warm, cpu_images, min(steps, 20))
+    torch.manual_seed(0)
+    ours = bench_loop(GAN(config, images.shape[1], device), images, labels, steps)
+    torch.manual_seed(0)
+    theirs = plain_loop(GAN(config, images.shape[1], device), cpu_images, steps)
+    yield f"bench trainer:           {ours:9.1f} steps/s"
+    yield f"plain DataLoader loop:   {theirs:9.1f} steps/s"
+    yield f"speed-up: {ours / theirs:.2f}x"
+    epoch = len(images) / config.batch_size / ours
+    yield f"one {len(images):,}-image epoch with bench: {epoch:.2f} s"
+    goal = GOALS.get((variant, device.type))
+    if goal:
+        yield f"goal for {variant} on {device.type}: >= {goal:g}x -> {'met' if ours / theirs >= goal else 'NOT met'}"

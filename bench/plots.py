@@ -62,7 +62,7 @@ def mode_histogram(counts: np.ndarray):
         ax.plot(np.sort(share)[::-1])
         ax.set_xlabel("triples, most frequent first")
     ax.axhline(1 / len(counts), color="grey", linestyle="--", label="uniform")
-    ax.set(ylabel="share of samples", title=f"modes: {(counts > 0).sum()} of {len(counts)} seen")
+    ax.set(ylabel="share of samples", title=f"{(counts > 0).sum()} of {len(counts)} classes seen")
     ax.legend()
     fig.tight_layout()
     return fig

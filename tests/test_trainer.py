@@ -55,3 +55,20 @@ def test_divergence_stops_with_status_and_step(tmp_path):
     assert result.status == "diverged"
     assert result.step % 10 == 0 and result.step <= 100
     assert result.history[-1]["diverged"] is True and result.metrics == {}
+
+
+def test_stacked_mnist_trains_and_is_scored_on_1000_modes(tmp_path):
+    config = variants.get("seed000-fc").config(["steps=20", "log_every=10", "final_samples=300"])
+    result = trainer.train(config, dataset="stacked-mnist", run_dir=tmp_path, progress=False)
+    assert result.status == "finished"
+    assert result.metrics["modes_total"] == 1000 and result.metrics["n"] == 300
+    assert len(result.metrics["mode_histogram"]) == 1000
+
+
+def test_fashion_mnist_and_resized_variants_train(tmp_path):
+    dataset = "fashion-mnist" if trainer.data.DEBIAN_FASHION_MNIST.is_dir() else "mnist"
+    config = variants.get("seed002-dcgan").config(["steps=10", "log_every=5", "final_samples=100", "batch_size=16"])
+    result = trainer.train(config, dataset=dataset, run_dir=tmp_path, progress=False)
+    assert result.status == "finished" and result.metrics["dataset"] == dataset
+    images, _ = trainer.sample(trainer.GAN(config, 1), 4, seed=0)
+    assert images.shape == (4, 1, 28, 28)  # 32x32 output scored at 28x28

@@ -15,7 +15,7 @@ from bench.errors import BenchError
 CHOICES = {
     "noise": ("normal", "uniform"),
     "image_range": ("0,1", "-1,1"),
-    "update": ("alternating", "simultaneous", "separate-d"),
+    "update": ("alternating", "g-first", "simultaneous", "separate-d"),
     "condition": ("input", "projection"),
 }
 
@@ -36,8 +36,8 @@ class Config:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    update: str = "alternating"  # D then G; "simultaneous": both from one forward pass (000);
-    # "separate-d": D's real and fake losses each with its own Adam (001)
+    update: str = "alternating"  # D then G; "g-first": G, then D on the same fakes (002, PyTorch-GAN);
+    # "simultaneous": both from one forward pass (000); "separate-d": D's real and fake losses each with its own Adam (001)
     n_critic: int = 1  # D updates per G update
     d_pretrain: int = 0  # D-only updates before training
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
@@ -165,6 +165,8 @@ def validate(c: Config) -> None:
         bad("pacgan packing is not combined with conditional models; drop one of them")
     if c.update != "alternating" and (c.n_critic > 1 or c.unrolled or c.feature_matching):
         bad(f"update={c.update} reproduces one report's loop; n_critic, unrolled and feature_matching need update=alternating")
+    if c.d_pretrain and c.update in ("simultaneous", "g-first"):
+        bad(f"d_pretrain needs update=alternating or separate-d, not {c.update}")
     if c.architecture != "infogan" and (not c.bn_g or not c.bn_d):
         bad("bn_g/bn_d switch batch norm in the reference architecture (infogan) only")
     if c.condition == "projection" and c.architecture != "infogan":

@@ -81,6 +81,8 @@ class GAN(nn.Module):
         c = self.config
         if c.update == "simultaneous":
             return self._simultaneous_step(next_batch(c.batch_size), step)
+        if c.update == "g-first":
+            return self._g_first_step(next_batch(c.batch_size), step)
         if step == 0:
             for _ in range(c.d_pretrain):
                 self._d_step(next_batch(c.batch_size * c.pack), step)
@@ -180,6 +182,27 @@ class GAN(nn.Module):
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
             params = {name: p - c.lr_d * g for (name, p), g in zip(params.items(), grads)}
         return lambda x, y: functional_call(self.d, (params, buffers), (x, y))
+
+    def _g_first_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
+        """002 (PyTorch-GAN): a G update, then a D update on the same generated images."""
+        c = self.config
+        real, labels = batch
+        fake = self.g(self.noise(len(real)), labels)
+        self.d.requires_grad_(False)
+        fake_logits = self.d(self.d_input(fake, step), labels)
+        _, loss_g = self.loss(fake_logits.detach(), fake_logits)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.d.requires_grad_(True)
+        real_logits, fake_logits = self.d(self.d_input(real, step), labels), self.d(self.d_input(fake.detach(), step), labels)
+        loss_d, _ = self.loss(real_logits, fake_logits, 1 - c.label_smoothing)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        if self.g_ema is not None:
+            remedies.ema_update(self.g_ema, self.g, c.ema)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": self._probability(real_logits.detach()), "d_fake": self._probability(fake_logits.detach())}
 
     def _simultaneous_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """000: both losses from one forward pass, both optimisers stepped from the same weights."""

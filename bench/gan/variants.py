@@ -52,14 +52,15 @@ _VARIANTS = [
             "train_loop = 2000 steps after 300 pre-training steps; D's real and fake losses have separate Adam optimisers."),
     Variant("seed002-fc", "002 3.1/3.2", "fully connected 32-64-128 G and D with dropout 0.3",
             {"architecture": "seed002-fc", "loss": "ns", "z_dim": 100, "noise": "normal", "image_range": "-1,1",
-             "batch_size": 64, "steps": 200 * MNIST_TRAIN // 64, "beta1": 0.5, "beta2": 0.999},
+             "batch_size": 64, "steps": 200 * MNIST_TRAIN // 64, "beta1": 0.5, "beta2": 0.999, "update": "g-first"},
             "optimiser not shown for the FC GAN: we take the same report's PyTorch-GAN settings (Adam 2e-4, betas 0.5/0.999, "
-            "batch 64, 200 epochs); the report updates G before D, we update D first."),
+            "batch 64, 200 epochs, G updated before D on the same fakes)."),
     Variant("seed002-dcgan", "002 3.3/3.4/6", "PyTorch-GAN DCGAN on 32x32 images (BatchNorm eps=0.8 quirk kept)",
             {"architecture": "seed002-dcgan", "loss": "ns", "z_dim": 100, "noise": "normal", "image_range": "-1,1",
-             "image_size": 32, "batch_size": 64, "steps": 200 * MNIST_TRAIN // 64, "beta1": 0.5, "beta2": 0.999},
-            "BCELoss on a sigmoid is computed on logits; D loss (real+fake)/2 and G-before-D order as in PyTorch-GAN "
-            "except that we update D first."),
+             "image_size": 32, "batch_size": 64, "steps": 200 * MNIST_TRAIN // 64, "beta1": 0.5, "beta2": 0.999,
+             "update": "g-first"},
+            "BCELoss on a sigmoid is computed on logits; G is updated before D on the same fakes, as in PyTorch-GAN; "
+            "PyTorch-GAN halves D's loss, which Adam's scale invariance makes immaterial, so we do not."),
     Variant("seed003-cgan", "003", "conditional fully connected GAN, one-hot labels concatenated",
             {"architecture": "seed003-cgan", "conditional": True, "loss": "ns", "z_dim": 100, "noise": "normal",
              "image_range": "-1,1", "batch_size": 150, "steps": 200 * MNIST_TRAIN // 150, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.5, "beta2": 0.999},

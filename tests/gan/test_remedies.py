@@ -125,3 +125,14 @@ def test_n_critic_and_pretraining_count_discriminator_updates():
 def test_ttur_sets_separate_learning_rates():
     gan = _gan("dcgan", ["remedies=ttur"])
     assert gan.opt_d.param_groups[0]["lr"] == 4e-4 and gan.opt_g.param_groups[0]["lr"] == 1e-4
+
+
+def test_g_first_update_trains_g_then_d_on_the_same_fakes():
+    gan = _gan("seed002-dcgan")
+    order = []
+    gan.opt_g.register_step_post_hook(lambda *a: order.append("g"))
+    gan.opt_d.register_step_post_hook(lambda *a: order.append("d"))
+    generated = []
+    gan.g.register_forward_hook(lambda module, args, out: generated.append(out))
+    gan.train_step(lambda n: (torch.rand(n, 1, 32, 32) * 2 - 1, torch.zeros(n, dtype=torch.long)), 0)
+    assert order == ["g", "d"] and len(generated) == 1  # one batch of fakes serves both updates

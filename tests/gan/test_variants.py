@@ -10,7 +10,9 @@ from bench.errors import BenchError
 from bench.gan import variants
 from bench.gan.model import GAN
 
-QUICK = ["batch_size=8", "d_pretrain=2"]
+def quick(name):
+    """Small batches, and a short D pre-training where the variant has one."""
+    return ["batch_size=8"] + (["d_pretrain=2"] if variants.get(name).config().d_pretrain else [])
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def _expected_range(gan):
 
 @pytest.mark.parametrize("name", list(variants.VARIANTS))
 def test_variant_trains_20_steps_with_finite_losses(name, mnist):
-    config = variants.get(name).config(QUICK)
+    config = variants.get(name).config(quick(name))
     torch.manual_seed(0)
     gan = GAN(config, 1)
     images, labels = mnist
@@ -47,7 +49,7 @@ def test_variant_trains_20_steps_with_finite_losses(name, mnist):
 
 @pytest.mark.parametrize("name", list(variants.VARIANTS))
 def test_variant_runs_on_stacked_mnist(name):
-    config = variants.get(name).config(QUICK)
+    config = variants.get(name).config(quick(name))
     gan = GAN(config, channels=3)
     size = config.image_size
 
@@ -61,7 +63,7 @@ def test_variant_runs_on_stacked_mnist(name):
 
 @pytest.mark.parametrize("name", [n for n, v in variants.VARIANTS.items() if v.config().conditional])
 def test_conditional_variants_use_the_label(name):
-    gan = GAN(variants.get(name).config(QUICK), 1).eval()
+    gan = GAN(variants.get(name).config(quick(name)), 1).eval()
     z = gan.noise(4).repeat(2, 1)
     labels = torch.tensor([3] * 4 + [5] * 4)
     images = gan.generate(z, labels)
@@ -84,6 +86,8 @@ def test_conditional_variants_use_the_label(name):
         (["loss=hinge", "label_smoothing=0.1"], "label_smoothing needs a loss with targets"),
         (["conditional=true", "remedies=pacgan:2"], "pacgan packing is not combined with conditional"),
         (["bn_d"], "expected key=value"),
+        (["update=g-first", "d_pretrain=5"], "d_pretrain needs update=alternating or separate-d"),
+        (["update=simultaneous", "n_critic=5"], "update=simultaneous reproduces one report's loop"),
     ],
 )
 def test_bad_overrides_get_one_line_errors(settings, message):

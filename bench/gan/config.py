@@ -17,6 +17,7 @@ CHOICES = {
     "image_range": ("0,1", "-1,1"),
     "update": ("alternating", "g-first", "simultaneous", "separate-d"),
     "condition": ("input", "projection"),
+    "precision": ("fp32", "bf16"),
 }
 
 
@@ -56,6 +57,7 @@ class Config:
     unrolled: int = 0  # unrolled GAN: G looks k D updates ahead
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
     remedies: str = ""  # remedy shortcuts applied, as given
+    precision: str = "fp32"  # "bf16": train under bfloat16 autocast (weights and optimiser stay fp32)
     log_every: int = 100
     eval_every: int = 0  # 0: evaluate at the end only
     eval_samples: int = 2000  # samples for evaluations during training

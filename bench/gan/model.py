@@ -78,6 +78,10 @@ class GAN(nn.Module):
     # -- the train step ----------------------------------------------------------------
     def train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
         """One G update and the D updates before it; ``next_batch(n)`` gives real data."""
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bf16"):
+            return self._train_step(next_batch, step)
+
+    def _train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
         c = self.config
         if c.update == "simultaneous":
             return self._simultaneous_step(next_batch(c.batch_size), step)

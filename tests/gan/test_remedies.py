@@ -136,3 +136,13 @@ def test_g_first_update_trains_g_then_d_on_the_same_fakes():
     gan.g.register_forward_hook(lambda module, args, out: generated.append(out))
     gan.train_step(lambda n: (torch.rand(n, 1, 32, 32) * 2 - 1, torch.zeros(n, dtype=torch.long)), 0)
     assert order == ["g", "d"] and len(generated) == 1  # one batch of fakes serves both updates
+
+
+def test_bf16_autocast_trains_in_bfloat16_with_fp32_weights():
+    gan = _gan("dcgan", ["precision=bf16"])
+    dtypes = []
+    gan.d.body[0].register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    stats = gan.train_step(_batches(), 0)
+    assert torch.bfloat16 in dtypes
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert all(p.dtype == torch.float32 for p in gan.parameters())

@@ -107,6 +107,22 @@ def parse_value(key: str, text: str):
     return value
 
 
+def check_type(key: str, value):
+    """A typed value (from a study file) for field ``key``, or a one-line error."""
+    if key not in FIELDS:
+        raise BenchError(f"unknown setting {key!r}; valid: {', '.join(FIELDS)}")
+    kind = FIELDS[key].type
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+    }[kind]
+    if not ok:
+        raise BenchError(f"{key}={value!r}: expected {'an' if kind == 'int' else 'a'} {kind}")
+    return float(value) if kind == "float" else value
+
+
 def remedy_overrides(spec: str) -> dict:
     """``"pacgan:3,ema"`` -> ``{"pack": 3, "ema": 0.999, ...}``."""
     overrides: dict = {}
@@ -125,7 +141,7 @@ def remedy_overrides(spec: str) -> dict:
 def resolve(base: dict, settings: list[str] | dict = ()) -> Config:
     """A validated ``Config``: variant ``base`` < its remedies < explicit ``key=value`` settings."""
     pairs = settings.items() if isinstance(settings, dict) else map(_split, settings)
-    explicit = {key: parse_value(key, value) if isinstance(value, str) else value for key, value in pairs}
+    explicit = {key: parse_value(key, value) if isinstance(value, str) else check_type(key, value) for key, value in pairs}
     remedies = explicit.get("remedies", base.get("remedies", ""))
     config = Config(**(base | remedy_overrides(remedies) | explicit))
     validate(config)

@@ -1,0 +1,1 @@
+"""Studies: a named experiment (``studies/<name>.toml``) expanded into Optuna trials."""

@@ -1,0 +1,238 @@
+"""Study files (``studies/<name>.toml``): parsed with tomllib and fully validated before
+anything is written. Every error is one line naming the file, the field and what
+would be valid.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import data
+from bench.errors import BenchError
+from bench.gan import variants
+from bench.gan.config import FIELDS, check_type
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+METRICS = {  # metric -> the direction that is better
+    "fid": "minimize", "kid": "minimize", "kl_uniform": "minimize",
+    "is": "maximize", "modes": "maximize", "precision": "maximize", "recall": "maximize",
+    "density": "maximize", "coverage": "maximize", "confident": "maximize", "label_accuracy": "maximize",
+}
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "none")
+PARAM_TYPES = ("float", "log-float", "int", "categorical")
+EVALUATION_KEYS = {"every", "samples", "final_samples"}
+TOP_LEVEL = {"description", "datasets", "trials", "repeats", "objectives", "sampler", "pruner", "seed", "budget", "evaluation", "variants"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    name: str  # the entry's label, e.g. "dcgan+ema"
+    variant: str  # the registered variant it starts from
+    fixed: dict = field(default_factory=dict)
+    search: tuple[Param, ...] = ()
+    datasets: tuple[str, ...] = ()  # empty: all of the study's
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    path: Path
+    description: str
+    datasets: tuple[str, ...]
+    trials: int
+    repeats: tuple[int, ...]
+    objectives: tuple[tuple[str, str], ...]  # (metric, direction)
+    sampler: str
+    pruner: str
+    seed: int
+    budget: dict  # tier ("cpu", "full") -> steps per trial, or "variant" for each variant's own
+    evaluation: dict  # every, samples, final_samples; per-dataset tables override them
+    variants: tuple[VariantPlan, ...]
+
+    def evaluation_for(self, dataset: str) -> dict:
+        general = {k: v for k, v in self.evaluation.items() if not isinstance(v, dict)}
+        return general | self.evaluation.get(dataset, {})
+
+    def tasks(self) -> list[tuple[str, VariantPlan]]:
+        """(dataset, variant) pairs: one Optuna study each."""
+        return [(d, v) for v in self.variants for d in (v.datasets or self.datasets)]
+
+
+class _Checker:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, message: str):
+        raise BenchError(f"{self.path}: {where}: {message}")
+
+    def typed(self, where: str, value, kind, description: str):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.fail(where, f"expected {description}, got {value!r}")
+        return value
+
+    def keys(self, where: str, table: dict, allowed: set, required: set = frozenset()):
+        for key in table:
+            if key not in allowed:
+                self.fail(f"{where}{key}" if where else key, f"unknown key; valid: {', '.join(sorted(allowed))}")
+        for key in required - table.keys():
+            self.fail(f"{where}{key}" if where else key, "missing")
+
+
+def path_of(name: str) -> Path:
+    """``studies/<name>.toml``, or ``name`` itself when it is a path to a .toml file."""
+    candidate = Path(name)
+    if candidate.suffix == ".toml":
+        return candidate
+    return STUDIES / f"{name}.toml"
+
+
+def load(name: str) -> Study:
+    path = path_of(name)
+    if not path.exists():
+        shipped = ", ".join(sorted(p.stem for p in STUDIES.glob("*.toml")))
+        raise BenchError(f"{path}: no such study; shipped studies: {shipped}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise BenchError(f"{path}: not valid TOML ({e})") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict, path: Path) -> Study:
+    check = _Checker(path)
+    check.keys("", raw, TOP_LEVEL, {"datasets", "trials", "objectives", "budget", "variants"})
+    datasets = tuple(check.typed("datasets", raw["datasets"], list, "a list of data set names"))
+    if not datasets:
+        check.fail("datasets", f"empty; choose from: {', '.join(data.DATASETS)}")
+    for d in datasets:
+        if d not in data.DATASETS:
+            check.fail("datasets", f"unknown data set {d!r}; valid: {', '.join(data.DATASETS)}")
+    trials = check.typed("trials", raw["trials"], int, "an integer number of trials per variant")
+    if trials < 1:
+        check.fail("trials", "must be at least 1")
+    repeats = tuple(check.typed(f"repeats[{i}]", s, int, "an integer seed") for i, s in enumerate(check.typed("repeats", raw.get("repeats", []), list, "a list of seeds")))
+    sampler = raw.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        check.fail("sampler", f"{sampler!r}; valid: {', '.join(SAMPLERS)}")
+    pruner = raw.get("pruner", "median")
+    if pruner not in PRUNERS:
+        check.fail("pruner", f"{pruner!r}; valid: {', '.join(PRUNERS)}")
+    objectives = _objectives(check, raw["objectives"])
+    budget = check.typed("budget", raw["budget"], dict, "a table with cpu and full step counts")
+    check.keys("budget.", budget, {"cpu", "full"}, {"cpu", "full"})
+    for tier, steps in budget.items():  # "variant": each variant's own default length
+        if steps != "variant" and check.typed(f"budget.{tier}", steps, int, 'a number of steps or "variant"') < 1:
+            check.fail(f"budget.{tier}", "must be at least 1 step")
+    evaluation = check.typed("evaluation", raw.get("evaluation", {}), dict, "a table")
+    check.keys("evaluation.", evaluation, EVALUATION_KEYS | set(datasets))
+    for key, value in evaluation.items():
+        if key in datasets:
+            table = check.typed(f"evaluation.{key}", value, dict, "a table")
+            check.keys(f"evaluation.{key}.", table, EVALUATION_KEYS)
+            for sub, number in table.items():
+                _evaluation_number(check, f"evaluation.{key}.{sub}", sub, number)
+        else:
+            _evaluation_number(check, f"evaluation.{key}", key, value)
+    plans = check.typed("variants", raw["variants"], dict, "a table of variants")
+    if not plans:
+        check.fail("variants", "empty; name at least one variant (see 'bench variants')")
+    parsed = tuple(_variant(check, name, plan, datasets) for name, plan in plans.items())
+    return Study(
+        path.stem, path, raw.get("description", ""), datasets, trials, repeats, objectives, sampler, pruner,
+        check.typed("seed", raw.get("seed", 0), int, "an integer"), budget, evaluation, parsed,
+    )
+
+
+def _evaluation_number(check: _Checker, where: str, key: str, value) -> None:
+    minimum = 0 if key == "every" else 10
+    if check.typed(where, value, int, "an integer") < minimum:
+        check.fail(where, f"must be at least {minimum}" + ("" if key == "every" else " (the metrics need 10 samples)"))
+
+
+def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
+    items = check.typed("objectives", raw, list, "a list of metric names")
+    if not items:
+        check.fail("objectives", f"empty; choose from: {', '.join(METRICS)}")
+    result = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"metric": item}
+        item = check.typed(f"objectives[{i}]", item, dict, "a metric name or {metric, direction}")
+        check.keys(f"objectives[{i}].", item, {"metric", "direction"}, {"metric"})
+        metric = item["metric"]
+        if metric not in METRICS:
+            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(METRICS)}")
+        direction = item.get("direction", METRICS[metric])
+        if direction not in ("minimize", "maximize"):
+            check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: minimize, maximize")
+        result.append((metric, direction))
+    return tuple(result)
+
+
+def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
+    where = f"variants.{label}"
+    plan = check.typed(where, plan, dict, "a table with variant, fixed, search and datasets")
+    check.keys(f"{where}.", plan, {"variant", "fixed", "search", "datasets"})
+    name = plan.get("variant", label)
+    if name not in variants.VARIANTS:
+        check.fail(where, f"unknown variant {name!r}; valid: {', '.join(variants.VARIANTS)}")
+    fixed = check.typed(f"{where}.fixed", plan.get("fixed", {}), dict, "a table of settings")
+    search = check.typed(f"{where}.search", plan.get("search", {}), dict, "a table of parameters")
+    datasets = tuple(check.typed(f"{where}.datasets", plan.get("datasets", []), list, "a list of data set names"))
+    for d in datasets:
+        if d not in study_datasets:
+            check.fail(f"{where}.datasets", f"{d!r} is not among the study's datasets ({', '.join(study_datasets)})")
+    try:
+        variants.get(name).config(fixed)
+    except BenchError as e:
+        check.fail(f"{where}.fixed", str(e))
+    params = tuple(_param(check, f"{where}.search.{key}", key, spec) for key, spec in search.items())
+    return VariantPlan(label, name, fixed, params, datasets)
+
+
+def _param(check: _Checker, where: str, key: str, spec) -> Param:
+    if key not in FIELDS:
+        check.fail(where, f"not a setting; valid: {', '.join(FIELDS)}")
+    spec = check.typed(where, spec, dict, "{type, low, high} or {type = \"categorical\", choices}")
+    kind = spec.get("type")
+    if kind not in PARAM_TYPES:
+        check.fail(f"{where}.type", f"{kind!r}; valid: {', '.join(PARAM_TYPES)}")
+    field_type = FIELDS[key].type
+    allowed = {"int": ("int", "categorical"), "float": ("float", "log-float", "categorical")}.get(field_type, ("categorical",))
+    if kind not in allowed:
+        check.fail(f"{where}.type", f"{key} is a {field_type} setting; use: {', '.join(allowed)}")
+    if kind == "categorical":
+        check.keys(f"{where}.", spec, {"type", "choices"}, {"choices"})
+        choices = tuple(check.typed(f"{where}.choices", spec["choices"], list, "a list"))
+        if not choices:
+            check.fail(f"{where}.choices", "empty; give at least one value")
+        for choice in choices:
+            try:
+                check_type(key, choice)
+            except BenchError as e:
+                check.fail(f"{where}.choices", str(e))
+        return Param(key, kind, choices=choices)
+    check.keys(f"{where}.", spec, {"type", "low", "high"}, {"low", "high"})
+    number = int if kind == "int" else float
+    low = check.typed(f"{where}.low", spec["low"], number, f"a{'n int' if number is int else ' number'}")
+    high = check.typed(f"{where}.high", spec["high"], number, f"a{'n int' if number is int else ' number'}")
+    if not low < high or not math.isfinite(low) or not math.isfinite(high):
+        check.fail(where, f"empty search range: low {low} must be below high {high}")
+    if kind == "log-float" and low <= 0:
+        check.fail(f"{where}.low", f"log-float needs low > 0, got {low}")
+    return Param(key, kind, low, high)

@@ -1,0 +1,81 @@
+"""Study files: the shipped ones load; malformed ones stop with one line naming file and field."""
+
+import pytest
+
+from bench.errors import BenchError
+from bench.study import spec
+
+VALID = """
+datasets = ["mnist"]
+trials = 2
+objectives = ["fid"]
+[budget]
+cpu = 100
+full = 1000
+[variants.seed000-fc.search]
+lr_g = { type = "log-float", low = 1e-4, high = 1e-3 }
+"""
+
+
+@pytest.mark.parametrize("name", ["smoke", "seeds", "mode-collapse", "lucic"])
+def test_shipped_studies_load(name):
+    study = spec.load(name)
+    assert study.name == name and study.tasks()
+
+
+def test_a_valid_file_parses_into_tasks(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text(VALID)
+    study = spec.load(str(path))
+    assert study.tasks()[0][0] == "mnist" and study.tasks()[0][1].variant == "seed000-fc"
+    assert study.objectives == (("fid", "minimize"),)
+    assert study.variants[0].search[0] == spec.Param("lr_g", "log-float", 1e-4, 1e-3)
+
+
+def test_mode_collapse_follows_the_pacgan_setting():
+    study = spec.load("mode-collapse")
+    assert study.evaluation_for("stacked-mnist")["final_samples"] == 26000
+    assert study.evaluation_for("mnist")["final_samples"] == 10000
+    assert {"pacdcgan2", "dcgan+unrolled", "seed004-dcgan"} <= {v.name for v in study.variants}
+    assert [d for d, v in study.tasks() if v.name == "seed004-dcgan"] == ["mnist"]
+
+
+MALFORMED = [
+    ("colour = 'red'\n" + VALID, r"colour: unknown key; valid: budget, datasets"),
+    (VALID.replace('["mnist"]', '["cifar"]'), r"datasets: unknown data set 'cifar'; valid: mnist"),
+    (VALID.replace("trials = 2", "trials = 'two'"), r"trials: expected an integer number of trials"),
+    (VALID.replace("trials = 2", "trials = 0"), r"trials: must be at least 1"),
+    (VALID.replace('["fid"]', '["sharpness"]'), r"objectives\[0\]: 'sharpness' is not a metric; valid: fid"),
+    (VALID.replace('["fid"]', "[]"), r"objectives: empty"),
+    (VALID.replace("seed000-fc", "seed999"), r"variants.seed999: unknown variant 'seed999'; valid: seed000-fc"),
+    (VALID.replace("low = 1e-4, high = 1e-3", "low = 1e-3, high = 1e-4"), r"variants.seed000-fc.search.lr_g: empty search range"),
+    (VALID.replace("lr_g = {", "speed = {"), r"variants.seed000-fc.search.speed: not a setting; valid: architecture"),
+    (VALID.replace('"log-float"', '"gaussian"'), r"search.lr_g.type: 'gaussian'; valid: float, log-float, int, categorical"),
+    (VALID.replace("low = 1e-4", "low = 0.0").replace('"log-float"', '"log-float"'), r"search.lr_g.low: log-float needs low > 0"),
+    (VALID.replace("cpu = 100\n", ""), r"budget.cpu: missing"),
+    (VALID.replace("cpu = 100", "cpu = -5"), r"budget.cpu: must be at least 1 step"),
+    (VALID + "[variants.dcgan.fixed]\nloss = 'softmax'\n", r"variants.dcgan.fixed: unknown loss 'softmax'"),
+    (VALID + "[variants.dcgan.fixed]\nbatch_size = 6.5\n", r"variants.dcgan.fixed: batch_size=6.5: expected an int"),
+    (VALID + "[variants.dcgan.search]\nbatch_size = { type = 'log-float', low = 8.0, high = 64.0 }\n", r"batch_size is a int setting; use: int, categorical"),
+    (VALID + "[variants.dcgan.search]\nloss = { type = 'categorical', choices = [] }\n", r"search.loss.choices: empty"),
+    ("sampler = 'grid'\n" + VALID, r"sampler: 'grid'; valid: tpe, random"),
+    (VALID + "[variants.dcgan]\ndatasets = ['fashion-mnist']\n", r"variants.dcgan.datasets: 'fashion-mnist' is not among the study's datasets"),
+    (VALID + "[evaluation]\nfinal_samples = 5\n", r"evaluation.final_samples: must be at least 10"),
+    ("datasets = [", r"not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", MALFORMED)
+def test_malformed_study_stops_with_one_line_naming_the_field(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(BenchError, match=message) as error:
+        spec.load(str(path))
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_unknown_study_lists_the_shipped_ones():
+    with pytest.raises(BenchError, match="no such study; shipped studies: lucic, mode-collapse, seeds, smoke"):
+        spec.load("nope")

@@ -18,6 +18,12 @@ app.add_typer(evaluator_app, name="evaluator")
 DATA_ROOT_HELP = "torchvision-layout folder (ROOT/MNIST/raw, ROOT/FashionMNIST/raw) instead of the built-in sources."
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
@@ -165,6 +171,25 @@ def sample(
         grid = plots.sample_grid(images, None, per_row=min(n, 10))
         Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(out)
     typer.echo(f"{n} samples from a {dataset} generator written to {out}")
+
+
+@app.command("run")
+def run_study(
+    study: str = typer.Option(..., help="A study in studies/ (smoke, seeds, mode-collapse, lucic) or a .toml path."),
+    trials: Optional[int] = typer.Option(None, min=1, help="Trials per (data set, entry); default: the study's."),
+    budget: Optional[str] = typer.Option(None, help="cpu or full (default: full on a GPU, cpu otherwise)."),
+    device: str = typer.Option("cuda" if _cuda() else "cpu"),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: journal file mlruns/optuna.journal)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
+) -> None:
+    """Run a study: Optuna search over its variants, every trial tracked in MLflow."""
+    from bench.runs import check_device
+    from bench.study import runner, spec
+
+    plan = spec.load(study)  # validated before anything is written
+    check_device(device)
+    for line in runner.run(plan, trials, budget, device, storage, tracking_uri):
+        typer.echo(line)
 
 
 @app.command()

@@ -193,6 +193,22 @@ def run_study(
 
 
 @app.command()
+def leaderboard(
+    study: str = typer.Option(..., help="The study's name (or .toml path)."),
+    fmt: str = typer.Option("md", "--format", help="csv, md, parquet, html, latex or json."),
+    out: Optional[Path] = typer.Option(None, help="Write to this file instead of printing."),
+    tracking_uri: Optional[str] = typer.Option(None),
+) -> None:
+    """One row per (data set, entry) of a study: best and median metrics, trial counts, compute."""
+    from bench import leaderboard as board
+    from bench.study import spec
+
+    table = board.build(spec.load(study), tracking_uri)
+    text = board.export(table, fmt, out)
+    typer.echo(text if out is None else f"leaderboard of {len(table)} rows written to {out}")
+
+
+@app.command()
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
     variant: Optional[str] = typer.Option(None, help="Time bench's trainer on this variant against a plain PyTorch loop."),

@@ -68,3 +68,33 @@ def test_a_diverging_trial_is_recorded_with_its_reason_and_the_study_finishes(tm
 def test_unknown_budget_is_refused():
     with pytest.raises(BenchError, match="--budget 'huge'; valid: cpu, full"):
         list(runner.run(spec.load("smoke"), budget="huge"))
+
+
+def test_leaderboard_has_a_row_per_entry_in_every_format(smoke_home, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from bench import leaderboard
+
+    table = leaderboard.build(spec.load("smoke"))
+    assert sorted(table["entry"]) == ["seed000-fc", "seed002-fc"]
+    assert (table["complete"] == 2).all() and table["pareto"].any()
+    assert table["best_fid"].le(table["median_fid"]).all()
+    assert "cpu_seconds" in table and (table["cpu_seconds"] > 0).all()
+    for fmt in ("csv", "md", "html", "latex"):
+        text = leaderboard.export(table, fmt)
+        assert "seed000-fc" in text and "seed002-fc" in text
+    assert len(json.loads(leaderboard.export(table, "json"))) == 2
+    leaderboard.export(table, "parquet", tmp_path / "board.parquet")
+    assert pd.read_parquet(tmp_path / "board.parquet")["entry"].tolist() == table["entry"].tolist()
+    with pytest.raises(BenchError, match="--format 'xlsx'; valid: csv, md"):
+        leaderboard.export(table, "xlsx")
+
+
+def test_leaderboard_of_a_study_never_run(tmp_path, monkeypatch):
+    from bench import leaderboard
+
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path))
+    with pytest.raises(BenchError, match="has no runs yet; run it with 'bench run --study lucic'"):
+        leaderboard.build(spec.load("lucic"))

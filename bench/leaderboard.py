@@ -1,0 +1,98 @@
+"""The study leaderboard: one row per (data set, entry), built with pandas from the
+trials' MLflow runs.
+
+Per row: best and median of the main metrics, the metrics of the trial that is best
+on the study's first objective, trial counts by state, and the compute spent.
+Pareto-optimal entries (on the study's objectives, per data set) are marked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.files import atomic_write
+from bench.study.spec import Study
+from bench.tracking import default_tracking_uri
+
+METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage"]
+FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
+
+
+def trial_runs(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
+    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
+    if mlflow.get_experiment_by_name(study.name) is None:
+        raise BenchError(f"study {study.name!r} has no runs yet; run it with 'bench run --study {study.name}'")
+    runs = mlflow.search_runs(experiment_names=[study.name], filter_string="tags.kind = 'trial'", output_format="pandas")
+    if runs.empty:
+        raise BenchError(f"study {study.name!r} has no trials yet; run it with 'bench run --study {study.name}'")
+    return runs
+
+
+def build(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
+    runs = trial_runs(study, tracking_uri)
+    primary, direction = study.objectives[0]
+    rows = []
+    for (dataset, entry), group in runs.groupby(["tags.dataset", "tags.entry"]):
+        done = group[group["tags.state"] == "complete"]
+        row = {"dataset": dataset, "entry": entry, "variant": group["tags.variant"].iloc[0]}
+        for metric in METRICS:
+            values = done.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
+            better_low = metric in ("fid", "kl_uniform")
+            row[f"best_{metric}"] = (values.min() if better_low else values.max()) if len(values) else None
+            row[f"median_{metric}"] = values.median() if len(values) else None
+        scores = done.get(f"metrics.{primary}", pd.Series(dtype=float)).dropna()
+        if len(scores):
+            best = done.loc[scores.idxmin() if direction == "minimize" else scores.idxmax()]
+            row |= {f"chosen_{m}": best.get(f"metrics.{m}") for m, _ in study.objectives}
+            row["chosen_trial"] = int(best["tags.trial"])
+        states = group["tags.state"].value_counts()
+        row["complete"] = int(states.get("complete", 0))
+        row["pruned"] = int(states.get("pruned", 0) + states.get("diverged", 0))
+        row["failed"] = int(states.get("failed", 0) + states.get("killed", 0))
+        seconds = (group["end_time"] - group["start_time"]).dt.total_seconds().sum()
+        row["gpu_seconds" if (group["tags.device"] == "cuda").any() else "cpu_seconds"] = round(float(seconds), 1)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["pareto"] = _pareto(table, study)
+    sort_key = f"chosen_{primary}" if f"chosen_{primary}" in table else "entry"
+    return table.sort_values(["dataset", sort_key], ascending=[True, direction == "minimize"], na_position="last").reset_index(drop=True)
+
+
+def _pareto(table: pd.DataFrame, study: Study) -> pd.Series:
+    """True where no other entry of the same data set is at least as good on every
+    objective and better on one (scores of each entry's chosen trial)."""
+    columns = [(f"chosen_{m}", d) for m, d in study.objectives]
+    if any(c not in table for c, _ in columns):
+        return pd.Series(False, index=table.index)
+    signed = pd.DataFrame({c: table[c] * (1 if d == "minimize" else -1) for c, d in columns})
+    flags = []
+    for i, row in signed.iterrows():
+        same = signed[(table["dataset"] == table.loc[i, "dataset"]) & signed.notna().all(axis=1)]
+        dominated = row.isna().any() or ((same <= row).all(axis=1) & (same < row).any(axis=1)).any()
+        flags.append(not dominated)
+    return pd.Series(flags, index=table.index)
+
+
+def export(table: pd.DataFrame, fmt: str, out: Path | None = None) -> str | None:
+    """The table as text (csv, md, html, latex, json), or written to ``out`` (parquet needs one)."""
+    if fmt not in FORMATS:
+        raise BenchError(f"--format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if out is None:
+            raise BenchError("--format parquet is binary: give --out FILE.parquet")
+        atomic_write(out, lambda f: table.to_parquet(f, index=False))
+        return None
+    text = {
+        "csv": lambda: table.to_csv(index=False),
+        "md": lambda: table.to_markdown(index=False, floatfmt=".4g"),
+        "html": lambda: table.to_html(index=False, float_format=lambda x: f"{x:.4g}"),
+        "latex": lambda: table.style.hide(axis="index").format(precision=4).to_latex(),
+        "json": lambda: table.to_json(orient="records", indent=2),
+    }[fmt]()
+    if out is not None:
+        atomic_write(out, lambda f: f.write(text.encode()))
+    return text

@@ -37,7 +37,7 @@ def build(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
     primary, direction = study.objectives[0]
     rows = []
     for (dataset, entry), group in runs.groupby(["tags.dataset", "tags.entry"]):
-        done = group[group["tags.state"] == "complete"]
+        done = group[group["tags.state"] == "finished"]
         row = {"dataset": dataset, "entry": entry, "variant": group["tags.variant"].iloc[0]}
         for metric in METRICS:
             values = done.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
@@ -50,7 +50,7 @@ def build(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
             row |= {f"chosen_{m}": best.get(f"metrics.{m}") for m, _ in study.objectives}
             row["chosen_trial"] = int(best["tags.trial"])
         states = group["tags.state"].value_counts()
-        row["complete"] = int(states.get("complete", 0))
+        row["complete"] = int(states.get("finished", 0))
         row["pruned"] = int(states.get("pruned", 0) + states.get("diverged", 0))
         row["failed"] = int(states.get("failed", 0) + states.get("killed", 0))
         seconds = (group["end_time"] - group["start_time"]).dt.total_seconds().sum()

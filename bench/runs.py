@@ -9,6 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import optuna
 import torch
 
 from bench import data, evaluator, plots, trainer
@@ -50,10 +51,18 @@ def train_run(
     judge = evaluator.load(dataset)  # fail before training if the evaluator is missing
     tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256, "git_commit": git_commit()}
     tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri)
+    result = tracked_training(tracker, config, dataset, seed, device, home() / "runs" / tracker.run_id, progress, data_root)
+    return tracker.run_id, result
+
+
+def tracked_training(tracker: MLflowTracker, config: Config, dataset: str, seed: int, device: str, run_dir: Path,
+                     progress: bool = True, data_root=None) -> trainer.Result:
+    """Train under an open MLflow run: params, config, metrics, pictures and generator are
+    logged, and the run always ends: FINISHED, FAILED (crash or divergence) or KILLED."""
     try:
         tracker.log_params(config.to_dict() | {"dataset": dataset, "seed": seed})
         tracker.log_dict(config.to_dict(), "config.json")
-        result = trainer.train(config, dataset, seed, device, home() / "runs" / tracker.run_id, tracker, progress, data_root)
+        result = trainer.train(config, dataset, seed, device, run_dir, tracker, progress, data_root)
         tracker.log_figure(plots.loss_curves(result.history), "curves/losses.png")
         if any("fid" in h for h in result.history):
             tracker.log_figure(plots.metric_curves(result.history), "curves/fid_modes.png")
@@ -61,17 +70,22 @@ def train_run(
             with tempfile.TemporaryDirectory() as tmp:
                 save_generator(result.checkpoint, Path(tmp) / GENERATOR)
                 tracker.log_artifact(Path(tmp) / GENERATOR)
-        tracker.set_tags({"state": result.status, "steps_done": result.step})
+    except optuna.TrialPruned as pruned:  # a study's pruner stopped it: a normal end
+        tracker.set_tags({"state": "pruned", "prune_reason": str(pruned)})
+        tracker.end("FINISHED")
+        raise
     except KeyboardInterrupt:
         tracker.set_tags({"state": "killed"})
         tracker.end("KILLED")
         raise
     except BaseException as e:
-        tracker.set_tags({"state": "failed", "error": f"{type(e).__name__}: {e}"[:500]})
+        tracker.set_tags({"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]})
         tracker.end("FAILED")
         raise
+    reason = {} if result.status == "finished" else {"prune_reason": f"{result.status} at step {result.step}"}
+    tracker.set_tags({"state": result.status, "steps_done": result.step} | reason)
     tracker.end("FINISHED" if result.status == "finished" else "FAILED")
-    return tracker.run_id, result
+    return result
 
 
 def save_generator(checkpoint: Path, out: Path) -> None:

@@ -13,10 +13,10 @@ import optuna
 import torch
 from mlflow import MlflowClient
 
-from bench import trainer
 from bench.errors import BenchError
 from bench.files import home
 from bench.gan import variants
+from bench.runs import tracked_training
 from bench.study.spec import Param, Study, VariantPlan
 from bench.tracking import MLflowTracker, default_tracking_uri, git_commit
 
@@ -149,28 +149,10 @@ def _objective(study, dataset, plan, tier, device, parent, tracking_uri, optuna_
         tracker = _TrialTracker(trial, study.objectives[0][0] if single else None, experiment=study.name,
                                 run_name=f"{plan.name}-{dataset}-trial{trial.number}", tags=tags,
                                 tracking_uri=tracking_uri, parent_run_id=parent)
-        tracker.log_params(config.to_dict() | {"dataset": dataset})
         run_dir = home() / "studies" / optuna_name / f"trial-{trial.number}"
-        try:
-            result = trainer.train(config, dataset, study.seed + trial.number, device, run_dir, tracker, progress)
-        except optuna.TrialPruned as pruned:
-            tracker.set_tags({"state": "pruned", "prune_reason": str(pruned)})
-            tracker.end("FINISHED")
-            raise
-        except KeyboardInterrupt:
-            tracker.set_tags({"state": "killed"})
-            tracker.end("KILLED")
-            raise
-        except Exception as e:
-            tracker.set_tags({"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]})
-            tracker.end("FAILED")
-            raise
-        if result.status != "finished":
-            tracker.set_tags({"state": result.status, "prune_reason": f"{result.status} at step {result.step}"})
-            tracker.end("FAILED")
+        result = tracked_training(tracker, config, dataset, study.seed + trial.number, device, run_dir, progress)
+        if result.status != "finished":  # the run is already tagged with why
             raise optuna.TrialPruned(f"{result.status} at step {result.step}")
-        tracker.set_tags({"state": "complete"})
-        tracker.end("FINISHED")
         values = [result.metrics[metric] for metric, _ in study.objectives]
         return values[0] if single else values
 

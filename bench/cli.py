@@ -209,6 +209,25 @@ def leaderboard(
 
 
 @app.command()
+def ui(
+    port: int = typer.Option(5000, help="Port on 127.0.0.1."),
+    tracking_uri: Optional[str] = typer.Option(None, help="Backend store (default: sqlite:///mlruns/mlflow.db)."),
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against mlruns/ (Ctrl-C stops it)."""
+    import subprocess
+    import sys
+
+    from bench.tracking import default_tracking_uri
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri or default_tracking_uri(), "--host", "127.0.0.1", "--port", str(port)]
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    try:
+        subprocess.run(command, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
     variant: Optional[str] = typer.Option(None, help="Time bench's trainer on this variant against a plain PyTorch loop."),

@@ -104,3 +104,17 @@ def test_speed_commands_report_side_by_side(bench):
     assert code == 0 and "speed-up:" in out and "goal for 500 samples on cpu" in out
     code, _, err = bench("speed")
     assert code == 2 and "--metrics, or --variant NAME" in err
+
+
+def test_ui_serves_mlruns_on_loopback_only(bench, monkeypatch):
+    import subprocess
+
+    from bench.tracking import default_tracking_uri
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
+    code, out, _ = bench("ui", "--port", "5123")
+    assert code == 0 and "http://127.0.0.1:5123" in out
+    command = calls[0]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--backend-store-uri") + 1] == default_tracking_uri()

@@ -7,6 +7,7 @@ the device and are read every ``log_every`` steps, the loop's only host sync.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,9 +94,10 @@ def sample(gan: GAN, n: int, seed: int, labels: Tensor | None = None, batch_size
     chunks = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
-        z = torch.randn(count, gan.config.z_dim, generator=generator)
         if gan.config.noise == "uniform":
             z = torch.rand(count, gan.config.z_dim, generator=generator) * 2 - 1
+        else:
+            z = torch.randn(count, gan.config.z_dim, generator=generator)
         y = None if labels is None else labels[start : start + count].to(gan.device)
         chunks.append(to_uint8(gan.generate(z.to(gan.device), y), gan.config.image_range))
     return torch.cat(chunks), labels
@@ -183,7 +185,7 @@ def train(
                 count = config.log_every if done % config.log_every == 0 else done % config.log_every
                 means = {k: float(v) / count for k, v in sums.items()}  # the one host sync
                 sums = {}
-                if not all(map(_finite, means.values())) or not all_finite(gan):
+                if not all(map(math.isfinite, means.values())) or not all_finite(gan):
                     status = "diverged"
                     history.append({"step": done, "diverged": True, **means})
                     tracker.log_metrics({"diverged_at_step": done}, done)
@@ -205,10 +207,6 @@ def train(
         if path is not None:
             atomic_torch_save(checkpoint_state(gan, batches, config.steps, seed, dataset, history, sums), path)
     return Result(status, done, result, history, path)
-
-
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")
 
 
 def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:

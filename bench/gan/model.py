@@ -151,13 +151,13 @@ class GAN(nn.Module):
         labels = self.random_labels(len(real))  # 003: G is trained on random labels
         discriminator = self._unrolled(real, real_labels) if c.unrolled else self.d
         self.d.requires_grad_(False)
-        fake = self.g(self.noise(len(real)), labels)
-        fake_logits = discriminator(self.d_input(fake, step), labels)
+        fake = self.d_input(self.g(self.noise(len(real)), labels), step)
         if c.feature_matching:  # Salimans et al. 2016: match D's mean features on real data
             with torch.no_grad():
                 target = self.d.features(self.d_input(real, step), real_labels).mean(0)
-            loss = ((self.d.features(self.d_input(fake, step), labels).mean(0) - target) ** 2).sum()
+            loss = ((self.d.features(fake, labels).mean(0) - target) ** 2).sum()
         else:
+            fake_logits = discriminator(fake, labels)
             _, loss = self.loss(fake_logits.detach(), fake_logits)
         if self.history_g is not None:
             loss = loss + c.historical_averaging * self.history_g.penalty()

@@ -181,15 +181,23 @@ def run_study(
     device: str = typer.Option("cuda" if _cuda() else "cpu"),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: journal file mlruns/optuna.journal)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
+    progress: bool = typer.Option(True, help="Show the live progress display."),
 ) -> None:
-    """Run a study: Optuna search over its variants, every trial tracked in MLflow."""
+    """Run a study: Optuna search over its variants, every trial tracked in MLflow.
+    Running it again continues it; the same command on other machines with the same
+    --storage and --tracking-uri adds workers there."""
     from bench.runs import check_device
     from bench.study import runner, spec
 
     plan = spec.load(study)  # validated before anything is written
     check_device(device)
-    for line in runner.run(plan, trials, budget, device, storage, tracking_uri):
-        typer.echo(line)
+    try:
+        for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress):
+            typer.echo(line)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: trials were checkpointed and their runs marked KILLED; run the same command to continue", err=True)
+        raise typer.Exit(130) from None
 
 
 @app.command()

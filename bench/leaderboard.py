@@ -3,7 +3,9 @@ trials' MLflow runs.
 
 Per row: best and median of the main metrics, the metrics of the trial that is best
 on the study's first objective, trial counts by state, and the compute spent.
-Pareto-optimal entries (on the study's objectives, per data set) are marked.
+Pareto-optimal entries (on the study's objectives, per data set) are marked. Where
+the best configuration was retrained with the repeat seeds: mean and bootstrap 95 %
+confidence interval of each objective, and Welch's t-test against the baseline entry.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bench.errors import BenchError
 from bench.files import atomic_write
@@ -23,18 +27,23 @@ FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 
 
 def trial_runs(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The study's trial and repeat runs; of a slot run more than once (a dead worker's
+    run, then its retry) only the last counts."""
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
     if mlflow.get_experiment_by_name(study.name) is None:
         raise BenchError(f"study {study.name!r} has no runs yet; run it with 'bench run --study {study.name}'")
-    runs = mlflow.search_runs(experiment_names=[study.name], filter_string="tags.kind = 'trial'", output_format="pandas")
+    runs = mlflow.search_runs(experiment_names=[study.name], output_format="pandas")
+    runs = runs[runs.get("tags.kind", pd.Series(dtype=str)).isin(["trial", "repeat"])] if len(runs) else runs
     if runs.empty:
         raise BenchError(f"study {study.name!r} has no trials yet; run it with 'bench run --study {study.name}'")
-    return runs
+    return runs.sort_values("start_time").drop_duplicates(["tags.optuna_study", "tags.slot"], keep="last")
 
 
-def build(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
-    runs = trial_runs(study, tracking_uri)
+def build(study: Study, tracking_uri: str | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    runs = trial_runs(study, tracking_uri) if runs is None else runs
     primary, direction = study.objectives[0]
+    repeats = runs[runs["tags.kind"] == "repeat"]
+    runs = runs[runs["tags.kind"] == "trial"]
     rows = []
     for (dataset, entry), group in runs.groupby(["tags.dataset", "tags.entry"]):
         done = group[group["tags.state"] == "finished"]
@@ -53,13 +62,49 @@ def build(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
         row["complete"] = int(states.get("finished", 0))
         row["pruned"] = int(states.get("pruned", 0) + states.get("diverged", 0))
         row["failed"] = int(states.get("failed", 0) + states.get("killed", 0))
-        seconds = (group["end_time"] - group["start_time"]).dt.total_seconds().sum()
-        row["gpu_seconds" if (group["tags.device"] == "cuda").any() else "cpu_seconds"] = round(float(seconds), 1)
+        spent = pd.concat([group, repeats[(repeats["tags.dataset"] == dataset) & (repeats["tags.entry"] == entry)]])
+        seconds = (spent["end_time"] - spent["start_time"]).dt.total_seconds().sum()
+        row["gpu_seconds" if (spent["tags.device"] == "cuda").any() else "cpu_seconds"] = round(float(seconds), 1)
         rows.append(row)
     table = pd.DataFrame(rows)
+    table = _with_repeats(table, repeats, study)
     table["pareto"] = _pareto(table, study)
     sort_key = f"chosen_{primary}" if f"chosen_{primary}" in table else "entry"
     return table.sort_values(["dataset", sort_key], ascending=[True, direction == "minimize"], na_position="last").reset_index(drop=True)
+
+
+def repeat_scores(repeats: pd.DataFrame, dataset: str, entry: str, metric: str) -> np.ndarray:
+    mine = repeats[(repeats["tags.dataset"] == dataset) & (repeats["tags.entry"] == entry) & (repeats["tags.state"] == "finished")]
+    return mine.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna().to_numpy()
+
+
+def confidence_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95 % interval of the mean (percentile method: BCa breaks on the few,
+    sometimes equal, values a handful of seeds give)."""
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    result = stats.bootstrap((values,), np.mean, confidence_level=0.95, method="percentile", n_resamples=9999, random_state=seed)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _with_repeats(table: pd.DataFrame, repeats: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Columns repeat_<metric>_mean / _ci_low / _ci_high, and p_vs_baseline (Welch's
+    t-test of the first objective against the baseline entry's repeats, same data set)."""
+    if repeats.empty:
+        return table
+    primary = study.objectives[0][0]
+    for i, row in table.iterrows():
+        for metric, _ in study.objectives:
+            values = repeat_scores(repeats, row["dataset"], row["entry"], metric)
+            if len(values):
+                low, high = confidence_interval(values)
+                table.loc[i, [f"repeat_{metric}_mean", f"repeat_{metric}_ci_low", f"repeat_{metric}_ci_high"]] = [values.mean(), low, high]
+        table.loc[i, "repeats"] = len(repeat_scores(repeats, row["dataset"], row["entry"], primary))
+        baseline = repeat_scores(repeats, row["dataset"], study.baseline, primary)
+        mine = repeat_scores(repeats, row["dataset"], row["entry"], primary)
+        if row["entry"] != study.baseline and len(mine) >= 2 and len(baseline) >= 2:
+            table.loc[i, "p_vs_baseline"] = float(stats.ttest_ind(mine, baseline, equal_var=False).pvalue)
+    return table
 
 
 def _pareto(table: pd.DataFrame, study: Study) -> pd.Series:

@@ -66,3 +66,39 @@ def mode_histogram(counts: np.ndarray):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def pareto_front(rows, x: str, y: str):
+    """Each entry's chosen trial on two objectives; the Pareto-optimal ones marked."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for _, row in rows.iterrows():
+        front = bool(row.get("pareto"))
+        ax.scatter(row[f"chosen_{x}"], row[f"chosen_{y}"], color="C3" if front else "C0", marker="*" if front else "o", s=80 if front else 30)
+        ax.annotate(row["entry"], (row[f"chosen_{x}"], row[f"chosen_{y}"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel=x, ylabel=y, title=f"{rows['dataset'].iloc[0]}: Pareto front (stars)")
+    fig.tight_layout()
+    return fig
+
+
+def fid_by_step(curves: dict[str, list[tuple[int, float]]]):
+    """FID against training steps, one line per entry (its chosen trial)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for entry, points in sorted(curves.items()):
+        if points:
+            steps, values = zip(*sorted(points))
+            ax.plot(steps, values, "o-", label=entry, markersize=3)
+    ax.set(xlabel="step", ylabel="FID", yscale="log", title="FID by step (each entry's chosen trial)")
+    if curves:
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def importances(values: dict[str, float], title: str):
+    """Optuna parameter importances as horizontal bars."""
+    fig, ax = plt.subplots(figsize=(5, 1.5 + 0.4 * len(values)))
+    names = list(values)[::-1]
+    ax.barh(names, [values[n] for n in names])
+    ax.set(xlabel="importance (fANOVA)", title=title)
+    fig.tight_layout()
+    return fig

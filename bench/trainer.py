@@ -169,8 +169,9 @@ def train(
     path = run_dir / CHECKPOINT if run_dir else None
     if path is not None and path.exists():
         state = torch.load(path, map_location=device, weights_only=True)
-        restore(gan, batches, state)
-        start, history, sums = state["step"], state["history"], state["sums"]
+        if state["config"] == config.to_dict() and state["seed"] == seed:  # else another setup's: start afresh
+            restore(gan, batches, state)
+            start, history, sums = state["step"], state["history"], state["sums"]
     gan.train()
     eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=config.architecture, disable=not progress, dynamic_ncols=True)

@@ -25,7 +25,7 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 PARAM_TYPES = ("float", "log-float", "int", "categorical")
 EVALUATION_KEYS = {"every", "samples", "final_samples"}
-TOP_LEVEL = {"description", "datasets", "trials", "repeats", "objectives", "sampler", "pruner", "seed", "budget", "evaluation", "variants"}
+TOP_LEVEL = {"description", "datasets", "trials", "repeats", "baseline", "objectives", "sampler", "pruner", "seed", "budget", "evaluation", "variants"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class Study:
     budget: dict  # tier ("cpu", "full") -> steps per trial, or "variant" for each variant's own
     evaluation: dict  # every, samples, final_samples; per-dataset tables override them
     variants: tuple[VariantPlan, ...]
+    baseline: str = ""  # the entry repeats are tested against; default the first
 
     def evaluation_for(self, dataset: str) -> dict:
         general = {k: v for k, v in self.evaluation.items() if not isinstance(v, dict)}
@@ -126,6 +127,8 @@ def parse(raw: dict, path: Path) -> Study:
     if trials < 1:
         check.fail("trials", "must be at least 1")
     repeats = tuple(check.typed(f"repeats[{i}]", s, int, "an integer seed") for i, s in enumerate(check.typed("repeats", raw.get("repeats", []), list, "a list of seeds")))
+    if len(set(repeats)) != len(repeats):
+        check.fail("repeats", f"seeds must differ, got {list(repeats)}")
     sampler = raw.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         check.fail("sampler", f"{sampler!r}; valid: {', '.join(SAMPLERS)}")
@@ -152,9 +155,12 @@ def parse(raw: dict, path: Path) -> Study:
     if not plans:
         check.fail("variants", "empty; name at least one variant (see 'bench variants')")
     parsed = tuple(_variant(check, name, plan, datasets) for name, plan in plans.items())
+    baseline = check.typed("baseline", raw.get("baseline", parsed[0].name), str, "an entry's name")
+    if baseline not in plans:
+        check.fail("baseline", f"{baseline!r} is not an entry of this study; valid: {', '.join(plans)}")
     return Study(
         path.stem, path, raw.get("description", ""), datasets, trials, repeats, objectives, sampler, pruner,
-        check.typed("seed", raw.get("seed", 0), int, "an integer"), budget, evaluation, parsed,
+        check.typed("seed", raw.get("seed", 0), int, "an integer"), budget, evaluation, parsed, baseline,
     )
 
 

@@ -1,11 +1,19 @@
-"""`bench run --study`: trials, MLflow parent/child runs, rerun, divergence."""
+"""`bench run --study`: trials, MLflow parent/child runs, repeats, rerun, divergence,
+a killed worker, several workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import optuna
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from bench.errors import BenchError
-from bench.study import runner, spec
+from bench.study import queue, runner, spec
 from bench.tracking import default_tracking_uri
 
 
@@ -26,11 +34,15 @@ def _runs(experiment, query=""):
 
 def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
     home, lines = smoke_home
-    assert "2 tasks x 2 trials, budget 'cpu'" in lines[0]
-    storage = runner.storage_for(None)
+    assert "2 tasks x 2 trials (+2 repeats), budget 'cpu'" in lines[0]
+    storage = queue.storage_for(None)
     for entry in ("seed000-fc", "seed002-fc"):
         trials = optuna.load_study(study_name=f"smoke/mnist/{entry}", storage=storage).get_trials()
         assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+        repeats = optuna.load_study(study_name=f"smoke/mnist/{entry}/repeats", storage=storage).get_trials()
+        best = min(trials, key=lambda t: t.value)
+        assert [t.user_attrs["seed"] for t in repeats] == [101, 102]
+        assert all(t.user_attrs["params"] == best.params and t.state.name == "COMPLETE" for t in repeats)
     client, children = _runs("smoke", "tags.kind = 'trial'")
     _, parents = _runs("smoke", "tags.kind = 'parent'")
     assert len(children) == 4 and len(parents) == 2
@@ -42,13 +54,29 @@ def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
         paths = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"samples", "curves", "config.json", "generator.pt"} <= paths  # the single-run contents
     assert all(p.info.status == "FINISHED" and "best_fid" in p.data.metrics for p in parents)
+    _, repeat_runs = _runs("smoke", "tags.kind = 'repeat'")
+    assert sorted(r.data.tags["seed"] for r in repeat_runs) == ["101", "101", "102", "102"]
+
+
+def test_the_study_summary_holds_the_leaderboard_and_plots(smoke_home):
+    client, (summary,) = _runs("smoke", "tags.kind = 'summary'")
+    def files(path):
+        return {a.path for a in client.list_artifacts(summary.info.run_id, path)}
+    assert {f"leaderboard/leaderboard.{f}" for f in ("csv", "md", "html", "json")} <= files("leaderboard")
+    assert files("fid_by_step") == {"fid_by_step/mnist.png"}
+    assert files("samples/mnist") == {"samples/mnist/seed000-fc.png", "samples/mnist/seed002-fc.png"}
+    assert files("importance/mnist") == {"importance/mnist/seed000-fc.png", "importance/mnist/seed002-fc.png"}
+    _, parents = _runs("smoke", "tags.kind = 'parent'")
+    assert all("leaderboard_row.json" in {a.path for a in client.list_artifacts(p.info.run_id)} for p in parents)
 
 
 def test_running_again_continues_without_duplicates(smoke_home):
     home, _ = smoke_home
-    list(runner.run(spec.load("smoke"), progress=False))
+    lines = list(runner.run(spec.load("smoke"), progress=False))
     _, children = _runs("smoke", "tags.kind = 'trial'")
-    assert len(children) == 4
+    _, repeats = _runs("smoke", "tags.kind = 'repeat'")
+    assert len(children) == 4 and len(repeats) == 4
+    assert "2 complete, 0 pruned, 0 fail" in lines[-2]
 
 
 def test_a_diverging_trial_is_recorded_with_its_reason_and_the_study_finishes(tmp_path, monkeypatch):
@@ -60,7 +88,7 @@ def test_a_diverging_trial_is_recorded_with_its_reason_and_the_study_finishes(tm
         '[variants.seed000-fc]\nfixed = { lr_d = 1e30, lr_g = 1e30, log_every = 10 }\n'
     )
     lines = list(runner.run(spec.load(str(path)), progress=False))
-    assert "2 pruned" in lines[-1]
+    assert "2 pruned" in lines[-2]
     _, children = _runs("diverge", "tags.kind = 'trial'")
     assert len(children) == 2
     assert all(c.data.tags["state"] == "diverged" and c.data.tags["prune_reason"].startswith("diverged at step") for c in children)
@@ -81,6 +109,10 @@ def test_leaderboard_has_a_row_per_entry_in_every_format(smoke_home, tmp_path):
     table = leaderboard.build(spec.load("smoke"))
     assert sorted(table["entry"]) == ["seed000-fc", "seed002-fc"]
     assert (table["complete"] == 2).all() and table["pareto"].any()
+    assert (table["repeats"] == 2).all()
+    assert (table["repeat_fid_ci_low"] <= table["repeat_fid_mean"]).all() and (table["repeat_fid_mean"] <= table["repeat_fid_ci_high"]).all()
+    baseline = table["entry"] == "seed000-fc"  # the first entry, by default
+    assert table.loc[baseline, "p_vs_baseline"].isna().all() and table.loc[~baseline, "p_vs_baseline"].between(0, 1).all()
     assert table["best_fid"].le(table["median_fid"]).all()
     assert "cpu_seconds" in table and (table["cpu_seconds"] > 0).all()
     for fmt in ("csv", "md", "html", "latex"):
@@ -99,3 +131,59 @@ def test_leaderboard_of_a_study_never_run(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_HOME", str(tmp_path))
     with pytest.raises(BenchError, match="has no runs yet; run it with 'bench run --study lucic'"):
         leaderboard.build(spec.load("lucic"))
+
+
+def _study_file(tmp_path, name, trials, steps, fixed="", repeats="[]"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'datasets = ["mnist"]\ntrials = {trials}\nrepeats = {repeats}\nobjectives = ["fid"]\n[budget]\ncpu = {steps}\nfull = {steps}\n'
+        f'[evaluation]\nfinal_samples = 100\n[variants.seed000-fc]\nfixed = {{ {fixed} }}\n'
+        '[variants.seed000-fc.search]\nlr_g = { type = "log-float", low = 1e-4, high = 1e-3 }\n'
+    )
+    return path
+
+
+def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_once(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("BENCH_HOME", str(home))
+    path = _study_file(tmp_path, "killed", 1, 3000, "log_every = 50, checkpoint_every = 200")
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = home / "studies" / "killed" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
+    deadline = time.time() + 180
+    while not checkpoint.exists() and time.time() < deadline and launcher.poll() is None:
+        time.sleep(0.05)
+    os.killpg(launcher.pid, signal.SIGKILL)  # the launcher and its worker die at once
+    launcher.wait()
+    killed_at = torch.load(checkpoint, weights_only=True)["step"]
+    assert 0 < killed_at < 3000
+
+    lines = list(runner.run(spec.load(str(path)), progress=False))
+    assert "swept 1 trial" in lines[1]
+    trials = optuna.load_study(study_name="killed/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]  # the dead attempt, then its retry
+    assert [t.user_attrs["slot"] for t in trials] == [0, 0] and trials[1].params == trials[0].params
+    assert "1 complete, 0 pruned, 0 fail" in lines[-2]
+    client, runs = _runs("killed", "tags.kind = 'trial'")
+    first, retry = sorted(runs, key=lambda r: r.info.start_time)
+    assert first.info.status == "KILLED" and first.data.tags["state"] == "killed"
+    assert retry.info.status == "FINISHED" and retry.data.tags["state"] == "finished"
+    retry_steps = [m.step for m in client.get_metric_history(retry.info.run_id, "loss_d")]
+    assert min(retry_steps) > killed_at  # trained on from the checkpoint, not from step 0
+    from bench import leaderboard
+
+    row = leaderboard.build(spec.load(str(path))).iloc[0]
+    assert (row["complete"], row["failed"]) == (1, 0)
+
+
+def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    path = _study_file(tmp_path, "pair", 5, 40)
+    lines = list(runner.run(spec.load(str(path)), workers=2, progress=False))
+    assert "2 workers" in lines[0]
+    trials = optuna.load_study(study_name="pair/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
+    assert len(trials) == 5 and all(t.state.name == "COMPLETE" for t in trials)
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1, 2, 3, 4]
+    assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2  # both took part
+    _, runs = _runs("pair", "tags.kind = 'trial'")
+    assert len(runs) == 5

@@ -1,0 +1,143 @@
+"""What a study leaves in MLflow once its workers are done: best values on each parent
+run, and a ``summary`` run holding the leaderboard (csv, md, html, json) and the
+study's plots: Pareto front per data set, FID against steps per entry, Optuna's
+parameter importances per entry and the chosen trial's samples per entry.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from mlflow import MlflowClient
+
+from bench import leaderboard, plots
+from bench.study import queue
+from bench.study.spec import Study
+from bench.tracking import MLflowTracker, git_commit
+
+
+def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Best values on the parent: the best trial, or the size of the Pareto front."""
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return
+    signs = [1 if d == "minimize" else -1 for _, d in study.objectives]
+    for i, (metric, _) in enumerate(study.objectives):
+        best = min(complete, key=lambda t: signs[i] * t.values[i])
+        client.log_metric(parent, f"best_{metric}", best.values[i])
+        if i == 0:
+            client.set_tag(parent, "best_trial", best.number)
+    if len(study.objectives) > 1:
+        front = [t for t in complete if not any(_dominates(o.values, t.values, signs) for o in complete)]
+        client.log_metric(parent, "pareto_trials", len(front))
+
+
+def _dominates(a, b, signs) -> bool:
+    pairs = [(s * x, s * y) for x, y, s in zip(a, b, signs)]
+    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+
+
+def publish(study: Study, tracking_uri: str, storage) -> str:
+    """Leaderboard and plots as artifacts of the study's summary run; returns a report line."""
+    runs = leaderboard.trial_runs(study, tracking_uri)
+    table = leaderboard.build(study, tracking_uri, runs)
+    client = MlflowClient(tracking_uri)
+    summary = _summary_run(client, study, tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in ("csv", "md", "html", "json"):
+            leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}")
+        client.log_artifacts(summary.run_id, tmp, "leaderboard")
+    for dataset, rows in table.groupby("dataset"):
+        if len(study.objectives) > 1:
+            summary.log_figure(plots.pareto_front(rows, *(m for m, _ in study.objectives[:2])), f"pareto/{dataset}.png")
+        summary.log_figure(plots.fid_by_step(_fid_histories(client, runs[runs["tags.dataset"] == dataset], rows)), f"fid_by_step/{dataset}.png")
+        for _, row in rows.iterrows():
+            _log_samples(client, summary, runs, row)
+    for dataset, plan in study.tasks():
+        _log_importances(summary, storage, f"{study.name}/{dataset}/{plan.name}", f"importance/{dataset}/{plan.name}.png")
+    parents = {(r["tags.dataset"], r["tags.entry"]): r["run_id"] for _, r in _parents(client, study).iterrows()}
+    for _, row in table.iterrows():
+        parent = parents.get((row["dataset"], row["entry"]))
+        if parent:
+            client.log_dict(parent, _jsonable(row), "leaderboard_row.json")
+    summary.end("FINISHED")
+    return f"leaderboard ({len(table)} rows) and plots logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"
+
+
+def _summary_run(client: MlflowClient, study: Study, tracking_uri: str) -> MLflowTracker:
+    """One summary run per study, rewritten each time the study ends."""
+    old = _runs(client, study, "summary")
+    for run_id in old["run_id"] if len(old) else []:
+        client.delete_run(run_id)
+    return MLflowTracker(study.name, f"{study.name} summary", {"study": study.name, "kind": "summary", "git_commit": git_commit()}, tracking_uri)
+
+
+def _runs(client: MlflowClient, study: Study, kind: str) -> pd.DataFrame:
+    import mlflow
+
+    mlflow.set_tracking_uri(client.tracking_uri)
+    return mlflow.search_runs(experiment_names=[study.name], filter_string=f"tags.kind = '{kind}'", output_format="pandas")
+
+
+def _parents(client: MlflowClient, study: Study) -> pd.DataFrame:
+    return _runs(client, study, "parent").sort_values("start_time").drop_duplicates(["tags.dataset", "tags.entry"])
+
+
+def _fid_histories(client: MlflowClient, runs: pd.DataFrame, rows: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
+    """FID by step of each entry's chosen trial."""
+    curves = {}
+    for _, row in rows.iterrows():
+        chosen = _chosen_run(runs, row)
+        if chosen is not None:
+            curves[row["entry"]] = [(m.step, m.value) for m in client.get_metric_history(chosen, "fid")]
+    return curves
+
+
+def _chosen_run(runs: pd.DataFrame, row) -> str | None:
+    if pd.isna(row.get("chosen_trial")):
+        return None
+    match = runs[(runs["tags.dataset"] == row["dataset"]) & (runs["tags.entry"] == row["entry"]) & (runs["tags.kind"] == "trial")
+                 & (runs["tags.trial"] == str(int(row["chosen_trial"])))]
+    return match["run_id"].iloc[0] if len(match) else None
+
+
+def _log_samples(client: MlflowClient, summary: MLflowTracker, runs: pd.DataFrame, row) -> None:
+    """The chosen trial's last sample grid, copied under samples/<dataset>/<entry>.png."""
+    chosen = _chosen_run(runs, row)
+    if chosen is None:
+        return
+    grids = sorted(a.path for a in client.list_artifacts(chosen, "samples"))
+    if grids:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file: no bar
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(client.download_artifacts(chosen, grids[-1], tmp))
+            target = local.with_name(f"{row['entry']}.png")
+            local.rename(target)
+            summary.log_artifact(target, f"samples/{row['dataset']}")
+
+
+def _log_importances(summary: MLflowTracker, storage, name: str, path: str) -> None:
+    """Optuna's fANOVA importances of the searched parameters (needs two finished trials
+    and at least one parameter that varied)."""
+    try:
+        search = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return
+    complete = [t for t in queue.counted(search.get_trials(deepcopy=False)) if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2 or not complete[0].params:
+        return
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # direction-free, reproducible
+    try:
+        importances = optuna.importance.get_param_importances(search, evaluator=evaluator, target=lambda t: t.values[0])
+    except (RuntimeError, ValueError):  # e.g. every trial had the same parameters
+        return
+    summary.log_figure(plots.importances(importances, name), path)
+
+
+def _jsonable(row: pd.Series) -> dict:
+    return {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+

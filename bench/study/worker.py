@@ -1,0 +1,242 @@
+"""A study worker: claims trial slots one at a time and trains them, until none is left.
+
+Started by ``bench run`` (``--workers K`` of them per machine) as
+``python -m bench.study.worker '<json options>'``. Workers share nothing but the Optuna
+storage and the MLflow tracking store, so the same command on another machine with the
+same ``--storage`` and ``--tracking-uri`` simply adds workers.
+
+Per task, the search slots come first; when all of them are finished, the first worker to
+notice enqueues the repeats: the best configuration retrained with each repeat seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zlib
+from dataclasses import asdict, dataclass
+
+import optuna
+from mlflow import MlflowClient
+
+from bench.errors import BenchError
+from bench.files import atomic_write, home
+from bench.gan import variants
+from bench.runs import tracked_training
+from bench.study import queue
+from bench.study.spec import Param, Study, VariantPlan, load
+from bench.tracking import MLflowTracker, git_commit
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Options:
+    study: str  # the study file's path
+    trials: int
+    tier: str  # budget tier: cpu | full
+    device: str
+    storage: str | None
+    tracking_uri: str
+    index: int = 0  # this worker's number on its machine
+
+
+def task_name(study: Study, dataset: str, plan: VariantPlan) -> str:
+    return f"{study.name}/{dataset}/{plan.name}"
+
+
+def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:
+    return task_name(study, dataset, plan) + "/repeats"
+
+
+def directions(study: Study) -> list[str]:
+    return [direction for _, direction in study.objectives]
+
+
+def sampler_for(study: Study, index: int) -> optuna.samplers.BaseSampler:
+    """Distinct per worker and machine, reproducible for each; TPE lies about running
+    trials (constant_liar) so parallel workers do not all sample the same point."""
+    seed = (study.seed * 1_000_003 + zlib.crc32(queue.HOST.encode()) + index) % 2**32
+    if study.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def pruner_for(study: Study) -> optuna.pruners.BasePruner:
+    """Optuna cannot prune multi-objective studies: their curves are logged, not pruned."""
+    if len(study.objectives) == 1 and study.pruner == "median":
+        return optuna.pruners.MedianPruner(n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def suggest(trial: optuna.Trial, p: Param):
+    if p.type == "categorical":
+        return trial.suggest_categorical(p.name, list(p.choices))
+    if p.type == "int":
+        return trial.suggest_int(p.name, int(p.low), int(p.high))
+    return trial.suggest_float(p.name, p.low, p.high, log=p.type == "log-float")
+
+
+def best_trial(study: Study, trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """The completed trial best on the first objective (for several objectives it lies on
+    the Pareto front)."""
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return None
+    sign = 1 if study.objectives[0][1] == "minimize" else -1
+    return min(complete, key=lambda t: sign * t.values[0])
+
+
+def parent_run(client: MlflowClient, study: Study, dataset: str, plan: VariantPlan) -> str | None:
+    """The (dataset, entry) parent run; the oldest if several launchers raced to make one."""
+    experiment = client.get_experiment_by_name(study.name)
+    if experiment is None:
+        return None
+    found = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.study = '{study.name}' and tags.dataset = '{dataset}' and tags.entry = '{plan.name}' and tags.kind = 'parent'",
+        order_by=["attributes.start_time ASC"], max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
+def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial) -> None:
+    """The MLflow run of a trial whose worker died: KILLED, never left RUNNING."""
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if run_id:
+        client.set_tag(run_id, "state", "killed")
+        client.set_terminated(run_id, "KILLED")
+
+
+class _TrialTracker(MLflowTracker):
+    """A child run that reports evaluations to Optuna (for pruning) and its step to the
+    launcher's progress display."""
+
+    def __init__(self, trial: optuna.Trial, prune_on: str | None, progress: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.trial, self.prune_on, self.progress = trial, prune_on, progress
+        self.progress_file = home() / "progress" / f"{os.getpid()}.json"
+
+    def log_metrics(self, values, step):
+        super().log_metrics(values, step)
+        self.progress["step"] = step
+        atomic_write(self.progress_file, lambda f: f.write(json.dumps(self.progress).encode()))
+
+    def log_evaluation(self, result, grid, grid_labels, step):
+        super().log_evaluation(result, grid, grid_labels, step)
+        if self.prune_on is not None:
+            self.trial.report(result[self.prune_on], step)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"{self.prune_on} {result[self.prune_on]:.3g} at step {step} is worse than the median")
+
+
+class Worker:
+    def __init__(self, options: Options):
+        self.options, self.study = options, load(options.study)
+        self.storage = queue.storage_for(options.storage)
+        self.client = MlflowClient(options.tracking_uri)
+
+    def run(self) -> int:
+        """Claim and train until no slot is left anywhere; returns how many it trained."""
+        done, progressed = 0, True
+        while progressed:  # another pass picks up repeats that became ready meanwhile
+            progressed = False
+            for dataset, plan in self.study.tasks():
+                trained = self._drain(dataset, plan)
+                done, progressed = done + trained, progressed or trained > 0
+        return done
+
+    def _drain(self, dataset: str, plan: VariantPlan) -> int:
+        name = task_name(self.study, dataset, plan)
+        search = optuna.load_study(study_name=name, storage=self.storage, sampler=sampler_for(self.study, self.options.index),
+                                   pruner=pruner_for(self.study))
+        trained = self._claim_all(search, dataset, plan, self.options.trials, repeat=False)
+        if self.study.repeats and queue.pending(search, self.options.trials) == 0:
+            best = best_trial(self.study, search.get_trials(deepcopy=False))
+            if best is not None:
+                repeats = queue.ensure_slots(self.storage, repeats_name(self.study, dataset, plan), directions(self.study),
+                                             len(self.study.repeats), attrs_of=lambda i: {"seed": self.study.repeats[i], "repeat_of": best.number, "params": best.params})
+                trained += self._claim_all(repeats, dataset, plan, len(self.study.repeats), repeat=True)
+        return trained
+
+    def _claim_all(self, optuna_study: optuna.Study, dataset, plan, n: int, repeat: bool) -> int:
+        queue.sweep(optuna_study, lambda t: kill_run(self.client, t))
+        trained = 0
+        while (trial := queue.claim(optuna_study, n)) is not None:
+            self._run_trial(optuna_study, trial, dataset, plan, repeat)
+            trained += 1
+        return trained
+
+    def _settings(self, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> dict:
+        evaluation = self.study.evaluation_for(dataset)
+        # a repeat retrains the best trial's parameters
+        searched = trial.user_attrs["params"] if repeat else {p.name: suggest(trial, p) for p in plan.search}
+        settings = dict(plan.fixed) | searched
+        steps = self.study.budget[self.options.tier]
+        if steps != "variant":
+            settings["steps"] = steps
+        return settings | {"eval_every": evaluation.get("every", 0), "eval_samples": evaluation.get("samples", 2000),
+                           "final_samples": evaluation.get("final_samples", 10_000)}
+
+    def _run_trial(self, optuna_study: optuna.Study, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> None:
+        slot = trial.user_attrs["slot"]
+        seed = trial.user_attrs["seed"] if repeat else self.study.seed + slot
+        config = variants.get(plan.variant).config(self._settings(trial, dataset, plan, repeat))
+        kind = "repeat" if repeat else "trial"
+        tags = {"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
+                "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
+                "git_commit": git_commit()}
+        progress = {"task": f"{dataset}/{plan.name}", "kind": kind, "slot": slot, "step": 0, "steps": config.steps}
+        label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
+        tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
+                                run_name=f"{plan.name}-{dataset}-{label}", tags=tags, tracking_uri=self.options.tracking_uri,
+                                parent_run_id=parent_run(self.client, self.study, dataset, plan))
+        trial.set_user_attr("mlflow_run_id", tracker.run_id)
+        run_dir = home() / "studies" / optuna_study.study_name / f"slot-{slot}"  # a retry resumes its checkpoint
+        try:
+            with queue.Heartbeat(trial):
+                result = tracked_training(tracker, config, dataset, seed, self.options.device, run_dir, progress=False)
+        except optuna.TrialPruned:
+            return _tell(optuna_study, trial, state=optuna.trial.TrialState.PRUNED)
+        except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
+            queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[trial.number])
+            raise
+        except Exception:  # recorded on the run (state failed, with the reason); the study goes on
+            return _tell(optuna_study, trial, state=optuna.trial.TrialState.FAIL)
+        finally:
+            tracker.progress_file.unlink(missing_ok=True)
+        if result.status != "finished":  # diverged: the run is tagged with the step
+            return _tell(optuna_study, trial, state=optuna.trial.TrialState.PRUNED)
+        _tell(optuna_study, trial, values=[result.metrics[m] for m, _ in self.study.objectives])
+
+
+def _prune_on(study: Study) -> str | None:
+    return study.objectives[0][0] if len(study.objectives) == 1 else None
+
+
+def _tell(optuna_study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
+    try:
+        optuna_study.tell(trial, **kwargs)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # swept as stale meanwhile; its retry counts
+        print(f"trial {trial.number} of {optuna_study.study_name} was already swept as stale", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    options = Options(**json.loads(argv[0]))
+    try:
+        Worker(options).run()
+    except KeyboardInterrupt:
+        return 130
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def options_json(options: Options) -> str:
+    return json.dumps(asdict(options))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -68,7 +68,7 @@ def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
     parents = {}
     for dataset, plan in study.tasks():
         defaults = variants.get(plan.variant).config(plan.fixed)
-        first = {p.name: getattr(defaults, p.name) for p in plan.search}  # the preset's own settings go first
+        first = {p.name: getattr(defaults, p.targets[0]) for p in plan.search}  # the preset's own settings go first
         queue.ensure_slots(storage, task_name(study, dataset, plan), directions(study), options.trials, first)
         parent = parent_run(client, study, dataset, plan)
         if parent is None:
@@ -105,12 +105,13 @@ def _run_workers(options: Options, count: int, monitor: Monitor) -> None:
                 monitor.update([p.pid for p in processes])
                 monitor.wait(2.0)
             monitor.update([])
-    except KeyboardInterrupt:  # a terminal sends SIGINT to the workers as well; make sure of it
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the workers too: let them checkpoint
         for p in processes:
-            if p.poll() is None:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # only the launcher was interrupted: pass it on
                 p.send_signal(signal.SIGINT)
-        for p in processes:
-            p.wait()
+                p.wait()
         raise
     failed = [(i, p.returncode) for i, p in enumerate(processes) if p.returncode not in (0, None)]
     if failed:

@@ -35,6 +35,11 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple = ()
+    sets: tuple[str, ...] = ()  # the settings one sampled value goes to (default: name)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.sets or (self.name,)
 
 
 @dataclass(frozen=True)
@@ -212,28 +217,38 @@ def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
 
 
 def _param(check: _Checker, where: str, key: str, spec) -> Param:
-    if key not in FIELDS:
-        check.fail(where, f"not a setting; valid: {', '.join(FIELDS)}")
     spec = check.typed(where, spec, dict, "{type, low, high} or {type = \"categorical\", choices}")
+    # `sets` ties settings to one sampled value, e.g. lr = {..., sets = ["lr_g", "lr_d"]} (Lucic et al.)
+    targets = tuple(check.typed(f"{where}.sets", spec.get("sets", [key]), list, "a list of settings"))
+    if not targets:
+        check.fail(f"{where}.sets", "empty; name at least one setting")
+    for target in targets:
+        if target not in FIELDS:
+            field, named = (f"{where}.sets", f"{target!r} is not a setting") if "sets" in spec else (where, "not a setting")
+            check.fail(field, f"{named}; valid: {', '.join(FIELDS)}")
+    field_types = {FIELDS[t].type for t in targets}
+    if len(field_types) > 1:
+        check.fail(f"{where}.sets", f"settings of different types ({', '.join(targets)}) cannot share a value")
+    field_type = field_types.pop()
     kind = spec.get("type")
     if kind not in PARAM_TYPES:
         check.fail(f"{where}.type", f"{kind!r}; valid: {', '.join(PARAM_TYPES)}")
-    field_type = FIELDS[key].type
     allowed = {"int": ("int", "categorical"), "float": ("float", "log-float", "categorical")}.get(field_type, ("categorical",))
     if kind not in allowed:
-        check.fail(f"{where}.type", f"{key} is a {field_type} setting; use: {', '.join(allowed)}")
+        check.fail(f"{where}.type", f"{targets[0]} is a {field_type} setting; use: {', '.join(allowed)}")
+    sets = tuple(targets) if "sets" in spec else ()
     if kind == "categorical":
-        check.keys(f"{where}.", spec, {"type", "choices"}, {"choices"})
+        check.keys(f"{where}.", spec, {"type", "choices", "sets"}, {"choices"})
         choices = tuple(check.typed(f"{where}.choices", spec["choices"], list, "a list"))
         if not choices:
             check.fail(f"{where}.choices", "empty; give at least one value")
         for choice in choices:
             try:
-                check_type(key, choice)
+                check_type(targets[0], choice)
             except BenchError as e:
                 check.fail(f"{where}.choices", str(e))
-        return Param(key, kind, choices=choices)
-    check.keys(f"{where}.", spec, {"type", "low", "high"}, {"low", "high"})
+        return Param(key, kind, choices=choices, sets=sets)
+    check.keys(f"{where}.", spec, {"type", "low", "high", "sets"}, {"low", "high"})
     number = int if kind == "int" else float
     low = check.typed(f"{where}.low", spec["low"], number, f"a{'n int' if number is int else ' number'}")
     high = check.typed(f"{where}.high", spec["high"], number, f"a{'n int' if number is int else ' number'}")
@@ -241,4 +256,4 @@ def _param(check: _Checker, where: str, key: str, spec) -> Param:
         check.fail(where, f"empty search range: low {low} must be below high {high}")
     if kind == "log-float" and low <= 0:
         check.fail(f"{where}.low", f"log-float needs low > 0, got {low}")
-    return Param(key, kind, low, high)
+    return Param(key, kind, low, high, sets=sets)

@@ -171,8 +171,8 @@ class Worker:
     def _settings(self, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> dict:
         evaluation = self.study.evaluation_for(dataset)
         # a repeat retrains the best trial's parameters
-        searched = trial.user_attrs["params"] if repeat else {p.name: suggest(trial, p) for p in plan.search}
-        settings = dict(plan.fixed) | searched
+        sampled = trial.user_attrs["params"] if repeat else {p.name: suggest(trial, p) for p in plan.search}
+        settings = dict(plan.fixed) | {target: sampled[p.name] for p in plan.search for target in p.targets}
         steps = self.study.budget[self.options.tier]
         if steps != "variant":
             settings["steps"] = steps

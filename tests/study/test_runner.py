@@ -146,7 +146,7 @@ def _study_file(tmp_path, name, trials, steps, fixed="", repeats="[]"):
 def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_once(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
-    path = _study_file(tmp_path, "killed", 1, 3000, "log_every = 50, checkpoint_every = 200")
+    path = _study_file(tmp_path, "killed", 1, 1000, "log_every = 20, checkpoint_every = 100")
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = home / "studies" / "killed" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     os.killpg(launcher.pid, signal.SIGKILL)  # the launcher and its worker die at once
     launcher.wait()
     killed_at = torch.load(checkpoint, weights_only=True)["step"]
-    assert 0 < killed_at < 3000
+    assert 0 < killed_at < 1000
 
     lines = list(runner.run(spec.load(str(path)), progress=False))
     assert "swept 1 trial" in lines[1]
@@ -178,12 +178,38 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
 
 def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
-    path = _study_file(tmp_path, "pair", 5, 40)
+    path = _study_file(tmp_path, "pair", 3, 40)
     lines = list(runner.run(spec.load(str(path)), workers=2, progress=False))
     assert "2 workers" in lines[0]
     trials = optuna.load_study(study_name="pair/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
-    assert len(trials) == 5 and all(t.state.name == "COMPLETE" for t in trials)
-    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1, 2, 3, 4]
+    assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1, 2]
     assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2  # both took part
     _, runs = _runs("pair", "tags.kind = 'trial'")
-    assert len(runs) == 5
+    assert len(runs) == 3
+
+
+def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes_it(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("BENCH_HOME", str(home))
+    path = _study_file(tmp_path, "interrupted", 1, 600, "log_every = 20, checkpoint_every = 100000")
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    progress = home / "progress"
+    deadline = time.time() + 180
+    while not (progress.exists() and any(progress.iterdir())) and time.time() < deadline:
+        time.sleep(0.05)  # the worker has logged its first steps
+    os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130 and "run the same command to continue" in err
+    checkpoint = home / "studies" / "interrupted" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
+    stopped_at = torch.load(checkpoint, weights_only=True)["step"]  # written by Ctrl-C, not by checkpoint_every
+    assert 0 < stopped_at < 600
+    _, (killed,) = _runs("interrupted", "tags.kind = 'trial'")
+    assert killed.info.status == "KILLED" and killed.data.tags["state"] == "killed"
+
+    lines = list(runner.run(spec.load(str(path)), progress=False))
+    assert "1 complete, 0 pruned, 0 fail" in lines[-2]
+    client, runs = _runs("interrupted", "tags.kind = 'trial'")
+    retry = max(runs, key=lambda r: r.info.start_time)
+    assert retry.info.status == "FINISHED" and min(m.step for m in client.get_metric_history(retry.info.run_id, "loss_d")) > stopped_at

@@ -41,7 +41,7 @@ def test_mode_collapse_follows_the_pacgan_setting():
 
 
 MALFORMED = [
-    ("colour = 'red'\n" + VALID, r"colour: unknown key; valid: budget, datasets"),
+    ("colour = 'red'\n" + VALID, r"colour: unknown key; valid: baseline, budget, datasets"),
     (VALID.replace('["mnist"]', '["cifar"]'), r"datasets: unknown data set 'cifar'; valid: mnist"),
     (VALID.replace("trials = 2", "trials = 'two'"), r"trials: expected an integer number of trials"),
     (VALID.replace("trials = 2", "trials = 0"), r"trials: must be at least 1"),
@@ -62,6 +62,8 @@ MALFORMED = [
     (VALID + "[variants.dcgan]\ndatasets = ['fashion-mnist']\n", r"variants.dcgan.datasets: 'fashion-mnist' is not among the study's datasets"),
     (VALID + "[evaluation]\nfinal_samples = 5\n", r"evaluation.final_samples: must be at least 10"),
     ("datasets = [", r"not valid TOML"),
+    ("baseline = 'dcgan-ns'\n" + VALID, r"baseline: 'dcgan-ns' is not an entry of this study; valid: seed000-fc"),
+    ("repeats = [1, 1]\n" + VALID, r"repeats: seeds must differ, got \[1, 1\]"),
 ]
 
 
@@ -79,3 +81,19 @@ def test_malformed_study_stops_with_one_line_naming_the_field(tmp_path, text, me
 def test_unknown_study_lists_the_shipped_ones():
     with pytest.raises(BenchError, match="no such study; shipped studies: lucic, mode-collapse, seeds, smoke"):
         spec.load("nope")
+
+
+def test_lucic_ties_both_learning_rates_to_one_sampled_value():
+    study = spec.load("lucic")
+    for plan in study.variants:
+        (lr,) = [p for p in plan.search if p.name == "lr"]
+        assert lr.targets == ("lr_g", "lr_d") and lr.type == "log-float"
+        assert not {"lr_g", "lr_d"} & {p.name for p in plan.search}
+
+
+def test_a_tied_parameter_must_name_settings_of_one_type(tmp_path):
+    path = tmp_path / "tied.toml"
+    path.write_text(VALID.replace('lr_g = { type = "log-float", low = 1e-4, high = 1e-3 }',
+                                  'lr = { type = "log-float", low = 1e-4, high = 1e-3, sets = ["lr_g", "batch_size"] }'))
+    with pytest.raises(BenchError, match=r"search.lr.sets: settings of different types \(lr_g, batch_size\) cannot share a value"):
+        spec.load(str(path))

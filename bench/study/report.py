@@ -63,7 +63,10 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
     for _, row in table.iterrows():
         parent = parents.get((row["dataset"], row["entry"]))
         if parent:
-            client.log_dict(parent, _jsonable(row), "leaderboard_row.json")
+            values = _jsonable(row)
+            client.log_dict(parent, values, "leaderboard_row.json")
+            for key in [k for k in values if k.startswith(("repeat_", "p_vs_")) and values[k] is not None]:
+                client.log_metric(parent, key, values[key])  # sortable beside best_* in the MLflow UI
     summary.end("FINISHED")
     return f"leaderboard ({len(table)} rows) and plots logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"
 

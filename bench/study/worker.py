@@ -155,9 +155,10 @@ class Worker:
         if self.study.repeats and queue.pending(search, self.options.trials) == 0:
             best = best_trial(self.study, search.get_trials(deepcopy=False))
             if best is not None:
-                repeats = queue.ensure_slots(self.storage, repeats_name(self.study, dataset, plan), directions(self.study),
-                                             len(self.study.repeats), attrs_of=lambda i: {"seed": self.study.repeats[i], "repeat_of": best.number, "params": best.params})
-                trained += self._claim_all(repeats, dataset, plan, len(self.study.repeats), repeat=True)
+                seeds = self.study.repeats
+                repeats = queue.ensure_slots(self.storage, repeats_name(self.study, dataset, plan), directions(self.study), len(seeds),
+                                             attrs_of=lambda i: {"seed": seeds[i], "repeat_of": best.number, "params": best.params})
+                trained += self._claim_all(repeats, dataset, plan, len(seeds), repeat=True)
         return trained
 
     def _claim_all(self, optuna_study: optuna.Study, dataset, plan, n: int, repeat: bool) -> int:

@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from bench import plots
+from bench.errors import BenchError
 from bench.files import home
 from bench.trainer import Tracker
 
@@ -25,6 +26,26 @@ _PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 1000
 
 def default_tracking_uri() -> str:
     return f"sqlite:///{home() / 'mlflow.db'}"
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail early, in one line, on a tracking store that cannot be used; a server that
+    does not answer is asked once, not MLflow's default seven times with backoff."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"})
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except (MlflowException, OSError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise BenchError(f"--tracking-uri {uri}: {reason[:200]}; give sqlite:///PATH or http://HOST:PORT of an MLflow server, "
+                         "or leave it out for sqlite:///mlruns/mlflow.db") from None
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 def git_commit() -> str:

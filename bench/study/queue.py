@@ -26,6 +26,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from bench.errors import BenchError
 from bench.files import home
 
 HEARTBEAT_S = 30.0
@@ -43,7 +44,12 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
 
         home().mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(home() / "optuna.journal")))
-    return optuna.storages.get_storage(url)
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as e:  # sqlalchemy and drivers raise many types: bad URL, no driver, no server
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise BenchError(f"--storage {url}: {reason[:200]}; give a reachable database URL such as "
+                         "postgresql://user:password@host/db (with its driver, e.g. psycopg2, installed), or leave it out for the journal file") from None
 
 
 def slot(trial: FrozenTrial) -> int | None:

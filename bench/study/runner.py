@@ -24,7 +24,7 @@ from bench.study import queue, report
 from bench.study.progress import Monitor
 from bench.study.spec import Study
 from bench.study.worker import Options, directions, kill_run, options_json, parent_run, repeats_name, task_name
-from bench.tracking import MLflowTracker, default_tracking_uri, git_commit
+from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -45,7 +45,10 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
         raise BenchError(f"--workers {workers}; give at least 1")
     n = trials or study.trials
     options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri())
-    yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trials (+{len(study.repeats)} repeats), budget '{tier}' "
+    queue.storage_for(storage)  # both stores are checked before anything is written
+    check_tracking_uri(options.tracking_uri)
+    repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
+    yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
            f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)}")
     tasks = prepare(study, options)
     swept = sweep(study, options)

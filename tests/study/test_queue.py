@@ -11,10 +11,11 @@ from optuna.trial import TrialState
 from bench.study import queue
 
 
-@pytest.fixture
-def storage(tmp_path, monkeypatch):
+@pytest.fixture(params=["journal", "rdb"])
+def storage(request, tmp_path, monkeypatch):
+    """The default journal file, and an RDB storage (SQLite here, PostgreSQL for many machines)."""
     monkeypatch.setenv("BENCH_HOME", str(tmp_path))
-    return queue.storage_for(None)
+    return queue.storage_for(None if request.param == "journal" else f"sqlite:///{tmp_path}/optuna.db")
 
 
 def test_slots_are_enqueued_once_and_topped_up_on_request(storage):

@@ -213,3 +213,15 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     client, runs = _runs("interrupted", "tags.kind = 'trial'")
     retry = max(runs, key=lambda r: r.info.start_time)
     assert retry.info.status == "FINISHED" and min(m.step for m in client.get_metric_history(retry.info.run_id, "loss_d")) > stopped_at
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"storage": "nonsense"}, r"--storage nonsense: .*; give a reachable database URL"),
+    ({"tracking_uri": "http://127.0.0.1:9"}, r"--tracking-uri http://127.0.0.1:9: .*; give sqlite:///PATH or http://HOST:PORT"),
+])
+def test_unusable_stores_stop_before_anything_is_written(tmp_path, monkeypatch, option, message):
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    with pytest.raises(BenchError, match=message) as error:
+        list(runner.run(spec.load("smoke"), progress=False, **option))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "home" / "mlflow.db").exists() and not (tmp_path / "home" / "studies").exists()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import zlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
@@ -199,28 +201,32 @@ class Worker:
             with queue.Heartbeat(trial):
                 result = tracked_training(tracker, config, dataset, seed, self.options.device, run_dir, progress=False)
         except optuna.TrialPruned:
-            return _tell(optuna_study, trial, state=optuna.trial.TrialState.PRUNED)
+            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.PRUNED)
         except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
             queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[trial.number])
             raise
         except Exception:  # recorded on the run (state failed, with the reason); the study goes on
-            return _tell(optuna_study, trial, state=optuna.trial.TrialState.FAIL)
+            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.FAIL)
         finally:
             tracker.progress_file.unlink(missing_ok=True)
         if result.status != "finished":  # diverged: the run is tagged with the step
-            return _tell(optuna_study, trial, state=optuna.trial.TrialState.PRUNED)
-        _tell(optuna_study, trial, values=[result.metrics[m] for m, _ in self.study.objectives])
+            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.PRUNED)
+        _tell(optuna_study, trial, run_dir, values=[result.metrics[m] for m, _ in self.study.objectives])
 
 
 def _prune_on(study: Study) -> str | None:
     return study.objectives[0][0] if len(study.objectives) == 1 else None
 
 
-def _tell(optuna_study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
+def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwargs) -> None:
+    """Finish the trial; its checkpoint (weights and optimiser states, 150 MB for the
+    reference DCGAN) is no longer needed once the generator is in MLflow."""
     try:
         optuna_study.tell(trial, **kwargs)
     except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # swept as stale meanwhile; its retry counts
         print(f"trial {trial.number} of {optuna_study.study_name} was already swept as stale", file=sys.stderr)
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

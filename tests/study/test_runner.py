@@ -174,6 +174,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
 
     row = leaderboard.build(spec.load(str(path))).iloc[0]
     assert (row["complete"], row["failed"]) == (1, 0)
+    assert not checkpoint.exists()  # a finished trial's checkpoint is removed; its generator is in MLflow
 
 
 def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):

@@ -50,18 +50,18 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
     yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
            f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)}")
-    tasks = prepare(study, options)
+    parents = prepare(study, options)
     swept = sweep(study, options)
     if swept:
         yield f"swept {swept} trial{'s' * (swept > 1)} left running by a dead worker; {'they' if swept > 1 else 'it'} will resume from the checkpoint"
     client = MlflowClient(options.tracking_uri)
     try:
-        _run_workers(options, workers, Monitor(study, options, tasks, enabled=progress))
+        _run_workers(options, workers, Monitor(study, options, parents, enabled=progress))
     except KeyboardInterrupt:
-        for parent in tasks.values():
+        for parent in parents.values():
             client.set_terminated(parent, "KILLED")
         raise
-    yield from finish(study, options, tasks)
+    yield from finish(study, options, parents)
 
 
 def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:

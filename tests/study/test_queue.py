@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 

@@ -99,9 +99,9 @@ def _with_repeats(table: pd.DataFrame, repeats: pd.DataFrame, study: Study) -> p
             if len(values):
                 low, high = confidence_interval(values)
                 table.loc[i, [f"repeat_{metric}_mean", f"repeat_{metric}_ci_low", f"repeat_{metric}_ci_high"]] = [values.mean(), low, high]
-        table.loc[i, "repeats"] = len(repeat_scores(repeats, row["dataset"], row["entry"], primary))
-        baseline = repeat_scores(repeats, row["dataset"], study.baseline, primary)
         mine = repeat_scores(repeats, row["dataset"], row["entry"], primary)
+        baseline = repeat_scores(repeats, row["dataset"], study.baseline, primary)
+        table.loc[i, "repeats"] = len(mine)
         if row["entry"] != study.baseline and len(mine) >= 2 and len(baseline) >= 2:
             table.loc[i, "p_vs_baseline"] = float(stats.ttest_ind(mine, baseline, equal_var=False).pvalue)
     return table

@@ -59,13 +59,10 @@ class Monitor:
         self._step_bars(pids)
 
     def _studies(self, name: str) -> list[optuna.Study]:
-        for key in (name, name + "/repeats"):
-            if key not in self.studies:
-                try:
-                    self.studies[key] = optuna.load_study(study_name=key, storage=self.storage)
-                except KeyError:  # the repeats begin once the search is done
-                    continue
-        return [self.studies[k] for k in (name, name + "/repeats") if k in self.studies]
+        for key in (name, name + "/repeats"):  # the repeats begin once the search is done
+            if self.studies.get(key) is None:
+                self.studies[key] = queue.load_existing(self.storage, key)
+        return [s for s in (self.studies[name], self.studies[name + "/repeats"]) if s is not None]
 
     @staticmethod
     def _running(study: optuna.Study) -> bool:

@@ -52,6 +52,14 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
                          "postgresql://user:password@host/db (with its driver, e.g. psycopg2, installed), or leave it out for the journal file") from None
 
 
+def load_existing(storage, name: str) -> optuna.Study | None:
+    """The Optuna study ``name``, or None while nobody has created it (a task's repeats)."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
 def slot(trial: FrozenTrial) -> int | None:
     return trial.user_attrs.get("slot")
 

@@ -126,9 +126,8 @@ def _log_samples(client: MlflowClient, summary: MLflowTracker, runs: pd.DataFram
 def _log_importances(summary: MLflowTracker, storage, name: str, path: str) -> None:
     """Optuna's fANOVA importances of the searched parameters (needs two finished trials
     and at least one parameter that varied)."""
-    try:
-        search = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
+    search = queue.load_existing(storage, name)
+    if search is None:
         return
     complete = [t for t in queue.counted(search.get_trials(deepcopy=False)) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(complete) < 2 or not complete[0].params:

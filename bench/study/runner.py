@@ -9,6 +9,7 @@ Running the same command again continues the study.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from bench.gan import variants
 from bench.study import queue, report
 from bench.study.progress import Monitor
 from bench.study.spec import Study
-from bench.study.worker import Options, directions, kill_run, options_json, parent_run, repeats_name, task_name
+from bench.study.worker import Options, best_trial, directions, kill_run, options_json, parent_run, repeats_name, task_name
 from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,19 +88,18 @@ def sweep(study: Study, options: Options) -> int:
     """Requeue trials whose worker died (their MLflow runs become KILLED); returns how many."""
     storage = queue.storage_for(options.storage)
     client = MlflowClient(options.tracking_uri)
-    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     swept = 0
     for dataset, plan in study.tasks():
         for name in (task_name(study, dataset, plan), repeats_name(study, dataset, plan)):
-            if name in names:
-                swept += len(queue.sweep(optuna.load_study(study_name=name, storage=storage), lambda t: kill_run(client, t)))
+            if (existing := queue.load_existing(storage, name)) is not None:
+                swept += len(queue.sweep(existing, lambda t: kill_run(client, t)))
     return swept
 
 
 def _run_workers(options: Options, count: int, monitor: Monitor) -> None:
     """Start ``count`` worker processes and watch them until all have exited."""
     processes = [
-        subprocess.Popen([sys.executable, "-m", "bench.study.worker", options_json(Options(**(vars(options) | {"index": i})))])
+        subprocess.Popen([sys.executable, "-m", "bench.study.worker", options_json(dataclasses.replace(options, index=i))])
         for i in range(count)
     ]
     try:
@@ -142,10 +142,7 @@ def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) 
 def _complete(study: Study, storage, search: optuna.Study, n: int, dataset, plan) -> bool:
     if queue.pending(search, n):
         return False
-    if not study.repeats or not any(t.state == optuna.trial.TrialState.COMPLETE for t in search.get_trials(deepcopy=False)):
-        return True
-    try:
-        repeats = optuna.load_study(study_name=repeats_name(study, dataset, plan), storage=storage)
-    except KeyError:
-        return False
-    return queue.pending(repeats, len(study.repeats)) == 0
+    if not study.repeats or best_trial(study, search.get_trials(deepcopy=False)) is None:
+        return True  # no repeats to wait for (workers start them from the best trial)
+    repeats = queue.load_existing(storage, repeats_name(study, dataset, plan))
+    return repeats is not None and queue.pending(repeats, len(study.repeats)) == 0

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from bench import data, metrics
 from bench.files import atomic_torch_save
+from bench.gan import graphed
 from bench.gan.config import Config
 from bench.gan.model import GAN, NUM_CLASSES
 
@@ -50,10 +51,15 @@ class Batches:
         self.cursor = 0
 
     def __call__(self, n: int) -> tuple[Tensor, Tensor]:
+        return self.gather(self.next_index(n))
+
+    def next_index(self, n: int) -> Tensor:
         if self.cursor + n > len(self.order):  # a new epoch
             self.order, self.cursor = torch.randperm(len(self.images), device=self.images.device), 0
-        index = self.order[self.cursor : self.cursor + n]
         self.cursor += n
+        return self.order[self.cursor - n : self.cursor]
+
+    def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
         return to_range(self.images[index], self.range), self.labels[index]
 
     def state_dict(self) -> dict:
@@ -74,6 +80,13 @@ def to_uint8(images: Tensor, image_range: str) -> Tensor:
     if x.shape[-1] != 28:
         x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def use_fast_math(device: torch.device) -> None:
+    """On GPU: TF32 matrix units, and cuDNN autotuning (a trial's shapes never change)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
 
 
 def load_training_data(dataset: str, size: int, device: torch.device, data_root=None) -> tuple[Tensor, Tensor]:
@@ -159,8 +172,7 @@ def train(
     """Train ``config`` on ``dataset``; resumes from ``run_dir/checkpoint.pt`` when it exists."""
     tracker = tracker or Tracker()
     device = torch.device(device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    use_fast_math(device)
     torch.manual_seed(seed)
     images, labels = load_training_data(dataset, config.image_size, device, data_root)
     gan = GAN(config, images.shape[1], device)
@@ -173,12 +185,13 @@ def train(
             restore(gan, batches, state)
             start, history, sums = state["step"], state["history"], state["sums"]
     gan.train()
+    train_step = graphed.step_function(gan, batches)  # after restore: a graph holds the tensors it saw
     eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=config.architecture, disable=not progress, dynamic_ncols=True)
     status, result, done = "finished", {}, start
     try:
         for step in bar:
-            stats = gan.train_step(batches, step)
+            stats = train_step(step)
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0) + value
             done = step + 1

@@ -45,8 +45,9 @@ class GAN(nn.Module):
         self.to(device)
         self.device = torch.device(device)
 
-        def adam(params, lr):  # fused kernels on GPU: one launch per step instead of one per tensor
-            return torch.optim.Adam(params, lr, betas=(c.beta1, c.beta2), fused=self.device.type == "cuda")
+        def adam(params, lr):  # on GPU: fused kernels (one launch, not one per tensor), and CUDA-graph safe
+            cuda = self.device.type == "cuda"
+            return torch.optim.Adam(params, lr, betas=(c.beta1, c.beta2), fused=cuda, capturable=cuda)
 
         self.opt_g, self.opt_d = adam(self.g.parameters(), c.lr_g), adam(self.d.parameters(), c.lr_d)
         # 001 trains D's real and fake losses with two Adam optimisers over the same weights
@@ -78,7 +79,8 @@ class GAN(nn.Module):
     # -- the train step ----------------------------------------------------------------
     def train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
         """One G update and the D updates before it; ``next_batch(n)`` gives real data."""
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bf16"):
+        # no cast cache: CUDA graph capture forbids it, and these weights are small
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bf16", cache_enabled=False):
             return self._train_step(next_batch, step)
 
     def _train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ process, alternating, best of ``repeats``.
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 import warnings
@@ -38,13 +39,16 @@ class _Output(nn.Module):
 
 
 def baseline(real: torch.Tensor, fake: torch.Tensor, device: str) -> dict:
-    model = evaluator.load("mnist", device).model
+    # built on the CPU, where torchmetrics probes the feature network, then moved: a
+    # copy, since the cached evaluator is shared
+    model = copy.deepcopy(evaluator.load("mnist", "cpu").model)
     embed, classify = _Output(model, 0), _Output(model, 1)
-    fid = FrechetInceptionDistance(feature=embed, input_img_size=(1, 28, 28)).to(device)
+    fid = FrechetInceptionDistance(feature=embed, input_img_size=(1, 28, 28))
     with warnings.catch_warnings():  # "saves all features in a buffer": intended
         warnings.simplefilter("ignore", UserWarning)
-        kid_metric = KernelInceptionDistance(feature=embed, subset_size=min(kid.SUBSET_SIZE, len(fake))).to(device)
-        inception = InceptionScore(feature=classify).to(device)
+        kid_metric = KernelInceptionDistance(feature=embed, subset_size=min(kid.SUBSET_SIZE, len(fake)))
+        inception = InceptionScore(feature=classify)
+    fid, kid_metric, inception = (m.to(device) for m in (fid, kid_metric, inception))
     for batch_real, batch_fake in zip(real.split(1000), fake.split(1000)):
         for metric in (fid, kid_metric):
             metric.update(batch_real, real=True)

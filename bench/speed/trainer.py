@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from bench import data, trainer
-from bench.gan import variants
+from bench.gan import graphed, variants
 from bench.gan.model import GAN
 
 GOALS = {("seed000-fc", "cpu"): 1.5, ("dcgan", "cuda"): 10.0}
@@ -67,10 +67,10 @@ def plain_loop(gan: GAN, images: torch.Tensor, steps: int) -> float:
 
 def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
     """Steps per second of bench's loop: what ``trainer.train`` runs between evaluations."""
-    batches = trainer.Batches(images, labels, gan.config.image_range)
+    train_step = graphed.step_function(gan, trainer.Batches(images, labels, gan.config.image_range))
     sums, start = {}, time.perf_counter()
     for step in range(steps):
-        for key, value in gan.train_step(batches, step).items():
+        for key, value in train_step(step).items():
             sums[key] = sums.get(key, 0) + value
         if (step + 1) % gan.config.log_every == 0:
             _ = {k: float(v) for k, v in sums.items()}
@@ -88,6 +88,7 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist") -> Iterat
     # Same math in both loops: alternating non-saturating updates, no remedies.
     config = variants.get(variant).config(["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedies="])
     device = torch.device(device)
+    trainer.use_fast_math(device)  # as in training, for both loops
     images, labels = trainer.load_training_data(dataset, config.image_size, device)
     cpu_images = data.load(dataset, "train").images
     if config.image_size != 28:

@@ -1,0 +1,61 @@
+"""A CUDA-graphed train step computes what the eager step computes (GPU only)."""
+
+import pytest
+import torch
+
+from bench import trainer
+from bench.gan import graphed, variants
+from bench.gan.model import GAN
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+REMEDIES = ["feature-matching", "minibatch-discrimination", "minibatch-std", "label-smoothing", "spectral-norm",
+            "r1", "pacgan:3", "unrolled:2", "ema", "n-critic", "no-bn-d"]
+CASES = [(name, []) for name in variants.VARIANTS] + [("dcgan", [f"remedies={r}"]) for r in REMEDIES]
+CASES += [("dcgan", ["precision=bf16"]), ("dcgan", ["conditional=true", "condition=projection"])]
+
+
+def _config(name, settings):
+    extra = ["d_pretrain=2"] if variants.get(name).config().d_pretrain else []
+    return variants.get(name).config(["batch_size=16", *extra, *settings])
+
+
+def _train(config, images, labels, steps, graph: bool):
+    torch.manual_seed(0)
+    gan = GAN(config, images.shape[1], "cuda")
+    batches = trainer.Batches(images, labels, config.image_range)
+    step_fn = graphed.GraphedStep(gan, batches) if graph else (lambda step: gan.train_step(batches, step))
+    for step in range(steps):
+        stats = step_fn(step)
+    return gan, {k: float(v) for k, v in stats.items()}, step_fn
+
+
+@cuda
+@pytest.mark.parametrize("name, settings", CASES, ids=[" ".join([n, *s]) for n, s in CASES])
+def test_graphed_step_matches_eager(name, settings, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    config = _config(name, settings)
+    images, labels = trainer.load_training_data("mnist", config.image_size, torch.device("cuda"))
+    assert graphed.capturable(GAN(config, 1, "cuda"))
+    eager, eager_stats, _ = _train(config, images, labels, 8, graph=False)
+    replayed, graph_stats, step_fn = _train(config, images, labels, 8, graph=True)
+    assert step_fn.graph is not None  # steps 4..7 were replays
+    for (key, a), b in zip(eager.state_dict().items(), replayed.state_dict().values()):
+        a, b = a.double(), b.double()  # some CUDA kernels add atomically: equal up to rounding
+        assert (a - b).norm() <= 1e-3 * a.norm() + 1e-6, f"{key}: relative difference {float((a - b).norm() / a.norm()):.2e}"
+    assert eager_stats.keys() == graph_stats.keys()
+    for key in eager_stats:
+        assert eager_stats[key] == pytest.approx(graph_stats[key], rel=1e-3, abs=1e-5), key
+
+
+@cuda
+def test_step_dependent_configs_stay_eager():
+    for settings in (["remedies=instance-noise"], ["remedies=historical-averaging"]):
+        assert not graphed.capturable(GAN(_config("dcgan", settings), 1, "cuda"))
+
+
+def test_cpu_steps_are_eager():
+    gan = GAN(_config("dcgan", []), 1, "cpu")
+    assert not graphed.capturable(gan)
+    assert not isinstance(graphed.step_function(gan, None), graphed.GraphedStep)

@@ -76,6 +76,10 @@ def pareto_front(rows, x: str, y: str):
         ax.scatter(row[f"chosen_{x}"], row[f"chosen_{y}"], color="C3" if front else "C0", marker="*" if front else "o", s=80 if front else 30)
         ax.annotate(row["entry"], (row[f"chosen_{x}"], row[f"chosen_{y}"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(xlabel=x, ylabel=y, title=f"{rows['dataset'].iloc[0]}: Pareto front (stars)")
+    for set_scale, name in ((ax.set_xscale, x), (ax.set_yscale, y)):  # collapsed runs score 100x the good ones
+        values = rows[f"chosen_{name}"].dropna()
+        if len(values) and values.min() > 0 and values.max() > 20 * values.min():
+            set_scale("log")
     fig.tight_layout()
     return fig
 

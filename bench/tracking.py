@@ -7,6 +7,7 @@ SQLite under ``mlruns/`` with artifacts beside it (MLflow's file store is deprec
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ from bench import plots
 from bench.errors import BenchError
 from bench.files import home
 from bench.trainer import Tracker
+
+# "Creating initial MLflow database tables..." on every first use of a store is noise here
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 # mlflow.log_batch's limits
 _PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 1000

@@ -8,6 +8,7 @@ SQLite under ``mlruns/`` with artifacts beside it (MLflow's file store is deprec
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -21,8 +22,10 @@ from bench.errors import BenchError
 from bench.files import home
 from bench.trainer import Tracker
 
-# "Creating initial MLflow database tables..." on every first use of a store is noise here
+# Noise here: "Creating initial MLflow database tables..." on every first use of a
+# store, and a "View run ... at" line per finished run with a tracking server
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 # mlflow.log_batch's limits
 _PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 1000

@@ -127,16 +127,23 @@ def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) 
     the leaderboard and the study's plots."""
     storage = queue.storage_for(options.storage)
     client = MlflowClient(options.tracking_uri)
+    unfinished = 0
     for dataset, plan in study.tasks():
         search = optuna.load_study(study_name=task_name(study, dataset, plan), storage=storage)
         trials = queue.counted(search.get_trials(deepcopy=False))
         parent = parents[dataset, plan.name]
         report.log_best(client, parent, study, trials)
         if _complete(study, storage, search, options.trials, dataset, plan):
-            client.set_terminated(parent, "FINISHED")  # else a worker elsewhere still runs it
+            client.set_terminated(parent, "FINISHED")
+        else:  # a worker elsewhere still runs it
+            unfinished += 1
         counts = {s.name.lower(): sum(t.state == s for t in trials) for s in queue.FINISHED}
         yield f"{dataset:>13} {plan.name:<32} " + ", ".join(f"{v} {k}" for k, v in counts.items())
-    yield report.publish(study, options.tracking_uri, storage)
+    if unfinished:  # the launcher that finishes last publishes, so the summary is whole
+        yield (f"{unfinished} task{'s' * (unfinished > 1)} still running on other workers; the last launcher "
+               f"to finish logs the leaderboard, or see 'bench leaderboard --study {study.name}'")
+    else:
+        yield report.publish(study, options.tracking_uri, storage)
 
 
 def _complete(study: Study, storage, search: optuna.Study, n: int, dataset, plan) -> bool:

@@ -226,3 +226,20 @@ def test_unusable_stores_stop_before_anything_is_written(tmp_path, monkeypatch, 
         list(runner.run(spec.load("smoke"), progress=False, **option))
     assert "\n" not in str(error.value)
     assert not (tmp_path / "home" / "mlflow.db").exists() and not (tmp_path / "home" / "studies").exists()
+
+
+def test_a_launcher_that_finishes_first_leaves_the_summary_to_the_last(tmp_path, monkeypatch):
+    """Several machines: a launcher whose workers ran out of slots while trials still run
+    elsewhere must not publish a leaderboard of half the study."""
+    from bench.study.worker import Options
+
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path))
+    study = spec.load("smoke")
+    options = Options(str(study.path.resolve()), 2, "cpu", "cpu", None, default_tracking_uri())
+    parents = runner.prepare(study, options)  # every slot still waiting, as if claimed elsewhere
+    lines = list(runner.finish(study, options, parents))
+    assert "2 tasks still running on other workers" in lines[-1]
+    _, summaries = _runs("smoke", "tags.kind = 'summary'")
+    assert summaries == []
+    _, open_parents = _runs("smoke", "tags.kind = 'parent'")
+    assert {p.info.status for p in open_parents} == {"RUNNING"}

@@ -94,12 +94,12 @@ def _with_repeats(table: pd.DataFrame, repeats: pd.DataFrame, study: Study) -> p
         return table
     primary = study.objectives[0][0]
     for i, row in table.iterrows():
-        for metric, _ in study.objectives:
-            values = repeat_scores(repeats, row["dataset"], row["entry"], metric)
+        scores = {metric: repeat_scores(repeats, row["dataset"], row["entry"], metric) for metric, _ in study.objectives}
+        for metric, values in scores.items():
             if len(values):
                 low, high = confidence_interval(values)
                 table.loc[i, [f"repeat_{metric}_mean", f"repeat_{metric}_ci_low", f"repeat_{metric}_ci_high"]] = [values.mean(), low, high]
-        mine = repeat_scores(repeats, row["dataset"], row["entry"], primary)
+        mine = scores[primary]
         baseline = repeat_scores(repeats, row["dataset"], study.baseline, primary)
         table.loc[i, "repeats"] = len(mine)
         if row["entry"] != study.baseline and len(mine) >= 2 and len(baseline) >= 2:

@@ -38,8 +38,6 @@ def default_tracking_uri() -> str:
 def check_tracking_uri(uri: str) -> None:
     """Fail early, in one line, on a tracking store that cannot be used; a server that
     does not answer is asked once, not MLflow's default seven times with backoff."""
-    import os
-
     from mlflow.exceptions import MlflowException
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}

@@ -49,7 +49,7 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
     except Exception as e:  # sqlalchemy and drivers raise many types: bad URL, no driver, no server
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
         raise BenchError(f"--storage {url}: {reason[:200]}; give a reachable database URL such as "
-                         "postgresql://user:password@host/db (with its driver, e.g. psycopg2, installed), or leave it out for the journal file") from None
+                         "postgresql://user:password@host/db (its driver: pip install -e '.[postgres]'), or leave it out for the journal file") from None
 
 
 def load_existing(storage, name: str) -> optuna.Study | None:

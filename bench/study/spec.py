@@ -236,7 +236,7 @@ def _param(check: _Checker, where: str, key: str, spec) -> Param:
     allowed = {"int": ("int", "categorical"), "float": ("float", "log-float", "categorical")}.get(field_type, ("categorical",))
     if kind not in allowed:
         check.fail(f"{where}.type", f"{targets[0]} is a {field_type} setting; use: {', '.join(allowed)}")
-    sets = tuple(targets) if "sets" in spec else ()
+    sets = targets if "sets" in spec else ()
     if kind == "categorical":
         check.keys(f"{where}.", spec, {"type", "choices", "sets"}, {"choices"})
         choices = tuple(check.typed(f"{where}.choices", spec["choices"], list, "a list"))

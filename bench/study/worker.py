@@ -219,7 +219,7 @@ def _prune_on(study: Study) -> str | None:
 
 
 def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwargs) -> None:
-    """Finish the trial; its checkpoint (weights and optimiser states, 150 MB for the
+    """Finish the trial; its checkpoint (weights and optimiser states, 159 MB for the
     reference DCGAN) is no longer needed once the generator is in MLflow."""
     try:
         optuna_study.tell(trial, **kwargs)

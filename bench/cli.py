@@ -121,7 +121,10 @@ def train(
     dataset: str = typer.Option("mnist", help="mnist, fashion-mnist or stacked-mnist."),
     steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: the variant's)."),
     seed: int = typer.Option(0),
-    settings: list[str] = typer.Option([], "--set", help="Override a setting: --set key=value (repeatable)."),
+    settings: list[str] = typer.Option([], "--set", help=(
+        "Override a setting: --set key=value (repeatable). remedies=a,b adds to the variant's own; "
+        "-name removes one (remedies=-pacgan), none removes all (remedies=none,ema). Your own code by import path: "
+        "architecture=mypkg.models:build, loss=mypkg.losses:fn, remedies=mypkg.remedies:Class[:ARG].")),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
     experiment: str = typer.Option("bench", help="MLflow experiment name."),

@@ -2,7 +2,8 @@
 
 Variants are named sets of overrides; ``--set key=value`` applies more. Remedies
 are shortcuts that set fields (``remedies=pacgan:2,ema`` sets ``pack=2`` and
-``ema=0.999``), so the run's parameters always show what was really used.
+``ema=0.999``), so the run's parameters always show what was really used. Given
+remedies add to a variant's own: ``-name`` removes one, ``none`` removes them all.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Config:
     pack: int = 1  # PacGAN: D judges `pack` samples at once
     unrolled: int = 0  # unrolled GAN: G looks k D updates ahead
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
-    remedies: str = ""  # remedy shortcuts applied, as given
+    remedies: str = ""  # the remedies applied: the variant's, composed with those given
     precision: str = "fp32"  # "bf16": train under bfloat16 autocast (weights and optimiser stay fp32)
     log_every: int = 100
     eval_every: int = 0  # 0: evaluate at the end only
@@ -123,13 +124,46 @@ def check_type(key: str, value):
     return float(value) if kind == "float" else value
 
 
+def _remedy_items(spec: str) -> list[str]:
+    return [s.strip() for s in spec.split(",") if s.strip()]
+
+
+def remedy_key(item: str) -> str:
+    """What identifies a remedy in a list: ``pacgan`` for ``pacgan:3``, ``pkg.m:Cls`` for ``pkg.m:Cls:0.5``."""
+    head, _, rest = item.partition(":")
+    if head in REMEDIES or not rest:
+        return head
+    return f"{head}:{rest.partition(':')[0]}"
+
+
+def compose_remedies(own: str, given: str) -> str:
+    """A variant's remedies with the given ones applied in order: ``name[:value]`` adds
+    (or re-values) a remedy, ``-name`` removes one, ``none`` removes all so far."""
+    chosen = {remedy_key(item): item for item in _remedy_items(own)}
+    for item in _remedy_items(given):
+        if item == "none":
+            chosen.clear()
+        elif item.startswith("-"):
+            if remedy_key(item[1:]) not in chosen:
+                has = ", ".join(chosen) or "none"
+                raise BenchError(f"remedies: {item} removes nothing; the remedies at that point are: {has}")
+            del chosen[remedy_key(item[1:])]
+        else:
+            chosen[remedy_key(item)] = item
+    return ",".join(chosen.values())
+
+
 def remedy_overrides(spec: str) -> dict:
-    """``"pacgan:3,ema"`` -> ``{"pack": 3, "ema": 0.999, ...}``."""
+    """``"pacgan:3,ema"`` -> ``{"pack": 3, "ema": 0.999, ...}``; plug-in remedies set no field."""
+    from bench.gan import plugins
+
     overrides: dict = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
+    for item in _remedy_items(spec):
         name, _, arg = item.partition(":")
         if name not in REMEDIES:
-            raise BenchError(f"unknown remedy {name!r}; valid: {', '.join(REMEDIES)}")
+            if plugins.is_reference(remedy_key(item)):
+                continue
+            raise BenchError(f"unknown remedy {name!r}; valid: {', '.join(REMEDIES)}, -name (remove), none, or a plug-in 'module:Class'")
         changes = dict(REMEDIES[name])
         if arg:
             first = next(iter(changes))
@@ -138,12 +172,19 @@ def remedy_overrides(spec: str) -> dict:
     return overrides
 
 
+def plugin_remedies(spec: str) -> list[tuple[str, str]]:
+    """(``module:Class``, argument) of each plug-in remedy in a resolved list."""
+    keys = [(remedy_key(item), item) for item in _remedy_items(spec)]
+    return [(key, item[len(key) + 1 :]) for key, item in keys if key not in REMEDIES]
+
+
 def resolve(base: dict, settings: list[str] | dict = ()) -> Config:
-    """A validated ``Config``: variant ``base`` < its remedies < explicit ``key=value`` settings."""
+    """A validated ``Config``: variant ``base`` < its remedies composed with the given
+    ones < explicit ``key=value`` settings."""
     pairs = settings.items() if isinstance(settings, dict) else map(_split, settings)
     explicit = {key: parse_value(key, value) if isinstance(value, str) else check_type(key, value) for key, value in pairs}
-    remedies = explicit.get("remedies", base.get("remedies", ""))
-    config = Config(**(base | remedy_overrides(remedies) | explicit))
+    explicit["remedies"] = compose_remedies(base.get("remedies", ""), explicit.get("remedies", ""))
+    config = Config(**(base | remedy_overrides(explicit["remedies"]) | explicit))
     validate(config)
     return config
 
@@ -156,38 +197,64 @@ def _split(setting: str) -> tuple[str, str]:
 
 
 def validate(c: Config) -> None:
-    from bench.gan.architectures import ARCHITECTURES
-    from bench.gan.losses import LOSSES
+    """Every setting that passes is applied by the train step in every update order;
+    a combination that cannot apply is rejected here, in one line naming both."""
+    from bench.gan import architectures, losses, plugins, remedies
 
     def bad(message: str):
         raise BenchError(message)
 
-    if c.architecture not in ARCHITECTURES:
-        bad(f"unknown architecture {c.architecture!r}; valid: {', '.join(ARCHITECTURES)}")
-    if c.loss not in LOSSES:
-        bad(f"unknown loss {c.loss!r}; valid: {', '.join(LOSSES)}")
     for key, valid in CHOICES.items():
         if getattr(c, key) not in valid:
             bad(f"{key}={getattr(c, key)!r}; valid: {', '.join(valid)}")
-    for key in ("z_dim", "batch_size", "steps", "n_critic", "pack", "log_every", "eval_samples", "final_samples", "checkpoint_every"):
+    for key in ("z_dim", "batch_size", "steps", "n_critic", "pack", "image_size", "log_every", "eval_samples", "final_samples", "checkpoint_every"):
         if getattr(c, key) < 1:
             bad(f"{key} must be at least 1, got {getattr(c, key)}")
+    for key in ("d_pretrain", "unrolled", "clip", "penalty_weight", "r1", "instance_noise", "historical_averaging", "eval_every"):
+        if getattr(c, key) < 0:
+            bad(f"{key} must be at least 0, got {getattr(c, key)}")
     for key in ("lr_g", "lr_d"):
         if not getattr(c, key) > 0:
             bad(f"{key} must be positive, got {getattr(c, key)}")
     if not 0 <= c.ema < 1 or not 0 <= c.label_smoothing < 1:
         bad("ema and label_smoothing must be in [0, 1)")
-    if c.label_smoothing and not LOSSES[c.loss][2]:
+    if not (0 <= c.beta1 < 1 and 0 <= c.beta2 < 1):
+        bad(f"beta1 and beta2 must be in [0, 1), got {c.beta1} and {c.beta2}")
+    loss = losses.get(c.loss)
+    if c.label_smoothing and not loss.targets:
         bad(f"label_smoothing needs a loss with targets (mm, ns, lsgan, dragan), not {c.loss}")
+    if c.update == "separate-d" and not loss.separable:
+        bad(f"update=separate-d steps D's real and fake halves with two optimisers, but loss {c.loss} has no real/fake halves (separable=False)")
+    options = architectures.options_of(c.architecture)
+    for key, remedy, net in (("bn_g", "no-bn-g", "G"), ("bn_d", "no-bn-d", "D")):
+        if not getattr(c, key) and key not in options:
+            bad(f"{key}=false ({remedy}): architecture {c.architecture} has no batch-norm switch in {net}; infogan (the dcgan variants) has")
+    if c.conditional and c.condition == "projection" and "condition" not in options:
+        bad(f"condition=projection: architecture {c.architecture} has no projection discriminator; infogan (the dcgan variants) has")
     if c.pack > 1 and c.conditional:
         bad("pacgan packing is not combined with conditional models; drop one of them")
-    if c.update != "alternating" and (c.n_critic > 1 or c.unrolled or c.feature_matching):
-        bad(f"update={c.update} reproduces one report's loop; n_critic, unrolled and feature_matching need update=alternating")
-    if c.d_pretrain and c.update in ("simultaneous", "g-first"):
-        bad(f"d_pretrain needs update=alternating or separate-d, not {c.update}")
-    if c.architecture != "infogan" and (not c.bn_g or not c.bn_d):
-        bad("bn_g/bn_d switch batch norm in the reference architecture (infogan) only")
-    if c.condition == "projection" and c.architecture != "infogan":
-        bad("condition=projection is available on the reference architecture (infogan) only")
     if c.architecture.startswith("seed003") and not c.conditional:
         bad(f"{c.architecture} is a conditional architecture: set conditional=true")
+    if plugins.is_reference(c.architecture):  # a plug-in is built once here, so a bad one fails before anything runs
+        shape = architectures.Shape(1, c.image_size, c.z_dim, 10 if c.conditional else 0, c.pack)
+        _, d = architectures.build(c.architecture, shape, {k: getattr(c, k) for k in architectures.OPTIONS})
+        uses = [k for k in ("feature_matching", "minibatch_discrimination", "minibatch_std") if getattr(c, k)]
+        uses += ["condition=projection"] if c.conditional and c.condition == "projection" else []
+        if uses and not isinstance(d, architectures.Discriminator):
+            bad(f"{', '.join(uses)} need D's features: architecture {c.architecture} must return a bench.gan.architectures.Discriminator")
+    for reference, argument in plugin_remedies(c.remedies):
+        remedy = plugins.load(reference, "remedy")
+        if not (isinstance(remedy, type) and issubclass(remedy, remedies.Remedy)):
+            bad(f"remedy {reference!r} is not a subclass of bench.gan.remedies.Remedy")
+        build_remedy(reference, argument)
+
+
+def build_remedy(reference: str, argument: str):
+    """A plug-in remedy, built with its argument text if it has one."""
+    from bench.gan import plugins
+
+    cls = plugins.load(reference, "remedy")
+    try:
+        return cls(argument) if argument else cls()
+    except Exception as e:
+        raise BenchError(f"remedy {reference!r} could not be built with {argument or 'no argument'!r}: {type(e).__name__}: {plugins.first_line(e)}") from None

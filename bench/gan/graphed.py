@@ -31,9 +31,10 @@ def step_function(gan: GAN, batches) -> Callable[[int], dict[str, Tensor]]:
 def capturable(gan: GAN) -> bool:
     """A graph replays the same kernels with the same scalars, so the step must not
     change with the step number in Python (annealed instance noise, historical
-    averaging's 1/count) and must run on CUDA."""
+    averaging's 1/count) and must run on CUDA. Plug-in remedies stay eager too: a
+    graph would freeze whatever Python-side state they keep."""
     c = gan.config
-    return gan.device.type == "cuda" and not c.instance_noise and not c.historical_averaging
+    return gan.device.type == "cuda" and not c.instance_noise and not c.historical_averaging and not len(gan.plugins)
 
 
 class _Feed:

@@ -5,7 +5,10 @@
 ``real`` and ``fake`` are the discriminator's raw outputs (logits) on real and
 generated samples. The D step uses ``d_loss``; the G step passes the D step's real
 logits (detached) with fresh fake logits and uses ``g_loss``. ``real_target`` < 1
-is one-sided label smoothing, meaningful for the losses that have targets.
+is one-sided label smoothing, meaningful for the losses that have targets. The G
+step's ``g_loss`` may depend on ``fake`` only (the step passes a placeholder for
+``real``). D's loss must be a real half plus a fake half (``Loss.separable``) for the
+two-optimiser update of report 001.
 
 Sigmoid-plus-log losses are written with ``softplus`` on logits: the same function,
 without the log(0) = -inf that sigmoid outputs hit when D saturates.
@@ -13,8 +16,13 @@ without the log(0) = -inf that sigmoid outputs hit when D saturates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 from torch import Tensor
+
+from bench.errors import BenchError
 
 
 def _bce(logits: Tensor, target: float) -> Tensor:
@@ -49,13 +57,40 @@ def hinge(real: Tensor, fake: Tensor, real_target: float = 1.0) -> tuple[Tensor,
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean(), -fake.mean()
 
 
-# name -> (loss function, penalty it implies, whether real_target applies)
+@dataclass(frozen=True)
+class Loss:
+    """A loss and what the train step needs to know about it. A plug-in loss
+    (``loss = "mypkg.losses:name"``) is a ``Loss`` or a bare function (no targets,
+    no penalty, separable)."""
+
+    fn: Callable[..., tuple[Tensor, Tensor]]
+    penalty: str | None = None  # the gradient penalty it implies (a name in ``PENALTIES``)
+    targets: bool = False  # real_target (one-sided label smoothing) applies
+    separable: bool = True  # D's loss = f(real) + g(fake)
+
+
 LOSSES = {
-    "mm": (mm, None, True),
-    "ns": (ns, None, True),
-    "lsgan": (lsgan, None, True),
-    "wgan": (wgan, None, False),
-    "wgan-gp": (wgan, "wgan-gp", False),
-    "dragan": (ns, "dragan", True),  # Kodali et al. 2017: NS loss plus its penalty
-    "hinge": (hinge, None, False),
+    "mm": Loss(mm, targets=True),
+    "ns": Loss(ns, targets=True),
+    "lsgan": Loss(lsgan, targets=True),
+    "wgan": Loss(wgan),
+    "wgan-gp": Loss(wgan, penalty="wgan-gp"),
+    "dragan": Loss(ns, penalty="dragan", targets=True),  # Kodali et al. 2017: NS loss plus its penalty
+    "hinge": Loss(hinge),
 }
+
+
+def get(name: str) -> Loss:
+    """A registered loss, or a plug-in named ``module:attribute``."""
+    from bench.gan import plugins
+
+    if name in LOSSES:
+        return LOSSES[name]
+    if not plugins.is_reference(name):
+        raise BenchError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}, or a plug-in 'module:function'")
+    found = plugins.load(name, "loss")
+    if isinstance(found, Loss):
+        return found
+    if not callable(found):
+        raise BenchError(f"loss {name!r} is neither a bench.gan.losses.Loss nor a function")
+    return Loss(found)

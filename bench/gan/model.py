@@ -1,28 +1,35 @@
 """A GAN that owns its train step (after mimicry): the trainer only feeds it batches.
 
-``train_step(next_batch, step)`` runs the D update(s) and the G update the config
-asks for and returns device tensors (no host synchronisation); every remedy is a
-small, named branch here or a module in ``remedies``.
+The step is built from one D objective and one G objective, whatever the update order
+(``orders.py``) that calls them:
+
+- D's objective: the loss (one-sided label smoothing where it has targets) + the loss's
+  gradient penalty + R1 + historical averaging + plug-in remedies' terms;
+- G's objective: the loss, or feature matching, against D or its unrolled copy +
+  historical averaging + plug-in remedies' terms.
+
+After each optimiser step one place applies clipping, the history update, EMA and the
+plug-in hooks. ``train_step`` returns device tensors (no host synchronisation), the
+terms of both objectives included.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from bench.gan import remedies
-from bench.gan.architectures import ARCHITECTURES, Shape
-from bench.gan.config import Config
-from bench.gan.losses import LOSSES, _bce
+from bench.gan import architectures, losses, orders, remedies
+from bench.gan.architectures import Shape
+from bench.gan.config import Config, build_remedy, plugin_remedies
 from bench.gan.penalties import PENALTIES
 
 NUM_CLASSES = 10
 Batch = tuple[Tensor, Tensor]  # images scaled to the config's range, labels
+Terms = dict[str, Tensor]  # an objective, term by term, as logged
 
 
 class GAN(nn.Module):
@@ -30,18 +37,21 @@ class GAN(nn.Module):
         super().__init__()
         c = self.config = config
         shape = Shape(channels, c.image_size, c.z_dim, NUM_CLASSES if c.conditional else 0, c.pack)
-        build = ARCHITECTURES[c.architecture]
-        options = {k: getattr(c, k) for k in ("bn_g", "bn_d", "condition") if k in inspect.signature(build).parameters}
-        self.g, self.d = build(shape, **options)
+        self.g, self.d = architectures.build(c.architecture, shape, {k: getattr(c, k) for k in architectures.OPTIONS})
         if c.minibatch_discrimination:
-            self.d.add_minibatch_features(remedies.MinibatchDiscrimination(self.d.head.in_features), 50)
+            self.d.add_minibatch_features(remedies.MinibatchDiscrimination(self.d.feature_dim), 50)
         if c.minibatch_std:
             self.d.add_minibatch_features(remedies.MinibatchStd(), 1)
         if c.spectral_norm:
             remedies.spectral_norm(self.d)
+        self.plugins = nn.ModuleList(build_remedy(reference, argument) for reference, argument in plugin_remedies(c.remedies))
+        for remedy in self.plugins:
+            remedy.setup(self)
         self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if c.ema else None
-        self.loss, penalty, self.has_targets = LOSSES[c.loss]
-        self.penalty = PENALTIES[penalty] if penalty else None
+        self.loss = losses.get(c.loss)
+        self.penalty = PENALTIES[self.loss.penalty] if self.loss.penalty else None
+        self.real_target = 1 - c.label_smoothing
+        self.batch = c.batch_size * c.pack  # samples per batch: D judges batch_size inputs of `pack` samples
         self.to(device)
         self.device = torch.device(device)
 
@@ -50,7 +60,7 @@ class GAN(nn.Module):
             return torch.optim.Adam(params, lr, betas=(c.beta1, c.beta2), fused=cuda, capturable=cuda)
 
         self.opt_g, self.opt_d = adam(self.g.parameters(), c.lr_g), adam(self.d.parameters(), c.lr_d)
-        # 001 trains D's real and fake losses with two Adam optimisers over the same weights
+        # 001 trains D's real and fake halves with two Adam optimisers over the same weights
         self.opt_d_fake = adam(self.d.parameters(), c.lr_d) if c.update == "separate-d" else None
         self.history_g = remedies.HistoricalAverage(self.g) if c.historical_averaging else None
         self.history_d = remedies.HistoricalAverage(self.d) if c.historical_averaging else None
@@ -78,24 +88,14 @@ class GAN(nn.Module):
 
     # -- the train step ----------------------------------------------------------------
     def train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
-        """One G update and the D updates before it; ``next_batch(n)`` gives real data."""
+        """D pre-training before the first step, then the update order's D and G updates;
+        ``next_batch(n)`` gives real data."""
         # no cast cache: CUDA graph capture forbids it, and these weights are small
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bf16", cache_enabled=False):
-            return self._train_step(next_batch, step)
-
-    def _train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
-        c = self.config
-        if c.update == "simultaneous":
-            return self._simultaneous_step(next_batch(c.batch_size), step)
-        if c.update == "g-first":
-            return self._g_first_step(next_batch(c.batch_size), step)
-        if step == 0:
-            for _ in range(c.d_pretrain):
-                self._d_step(next_batch(c.batch_size * c.pack), step)
-        for _ in range(c.n_critic):
-            real, labels = next_batch(c.batch_size * c.pack)
-            stats = self._d_step((real, labels), step)
-        return stats | self._g_step(real, labels, step)
+            if step == 0:
+                for _ in range(self.config.d_pretrain):
+                    self.d_update(*next_batch(self.batch), step)
+            return orders.ORDERS[self.config.update](self, next_batch, step)
 
     def d_input(self, x: Tensor, step: int) -> Tensor:
         """What D sees: instance noise, then PacGAN packing."""
@@ -104,126 +104,177 @@ class GAN(nn.Module):
             x = x + sigma * torch.randn_like(x)
         return remedies.pack(x, self.config.pack)
 
-    def _probability(self, logits: Tensor) -> Tensor:
-        """D(x) as logged: a probability for losses with targets, the raw critic value otherwise."""
-        return torch.sigmoid(logits).mean() if self.has_targets else logits.mean()
-
-    def _d_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
+    # -- the two objectives ------------------------------------------------------------
+    def d_objective(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> tuple[Terms, Tensor, Tensor]:
+        """D's objective on what D sees of a real and a fake batch (both judged with
+        ``labels``), term by term, with D's logits on each."""
         c = self.config
-        real, labels = batch
-        with torch.no_grad():
-            fake = self.g(self.noise(len(real)), labels)
-        real_in, fake_in = self.d_input(real, step), self.d_input(fake, step)
-        real_logits, fake_logits = self.d(real_in, labels), self.d(fake_in, labels)
-        if c.update == "separate-d":
-            return self._separate_d_update(real_logits, fake_logits)
-        loss, _ = self.loss(real_logits, fake_logits, 1 - c.label_smoothing)
+        real_logits, fake_logits = self.d(real, labels), self.d(fake, labels)
+        terms = {"loss_d": self.loss.fn(real_logits, fake_logits, self.real_target)[0]}
         d_of = lambda x: self.d(x, labels)  # noqa: E731
         if self.penalty is not None:
-            loss = loss + c.penalty_weight * self.penalty(d_of, real_in, fake_in)
+            terms["d_penalty"] = c.penalty_weight * self.penalty(d_of, real, fake)
         if c.r1:
-            loss = loss + c.r1 * PENALTIES["r1"](d_of, real_in, fake_in)
+            terms["d_r1"] = c.r1 * PENALTIES["r1"](d_of, real, fake)
         if self.history_d is not None:
-            loss = loss + c.historical_averaging * self.history_d.penalty()
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        if c.clip:
-            with torch.no_grad():
-                for p in self.d.parameters():
-                    p.clamp_(-c.clip, c.clip)
-        if self.history_d is not None:
-            self.history_d.update()
-        return {"loss_d": loss.detach(), "d_real": self._probability(real_logits.detach()), "d_fake": self._probability(fake_logits.detach())}
+            terms["d_history"] = c.historical_averaging * self.history_d.penalty()
+        for remedy in self.plugins:
+            term = remedy.d_loss(self, real, fake, labels)
+            if term is not None:
+                terms[f"d_{remedy.name}"] = term
+        return terms, real_logits, fake_logits
 
-    def _separate_d_update(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
-        """001: each half of D's loss is minimised by its own Adam optimiser, from the same weights."""
+    def g_objective(self, fake: Tensor, labels: Tensor | None, real: Tensor, real_labels: Tensor | None, step: int,
+                    discriminator=None, fake_logits: Tensor | None = None) -> Terms:
+        """G's objective on what D sees of a fake batch, term by term. ``discriminator``
+        is D or its unrolled copy; ``real`` is the batch feature matching aims at;
+        ``fake_logits`` are D's logits on ``fake`` when already computed."""
+        c = self.config
+        d = discriminator or self.d
+        if c.feature_matching:  # Salimans et al. 2016: match D's mean features on real data
+            with torch.no_grad():
+                target = d.features(self.d_input(real, step), real_labels).mean(0)
+            terms = {"loss_g": ((d.features(fake, labels).mean(0) - target) ** 2).sum()}
+        else:
+            if fake_logits is None:
+                fake_logits = d(fake, labels)
+            terms = {"loss_g": self.loss.fn(fake_logits.detach(), fake_logits)[1]}
+        if self.history_g is not None:
+            terms["g_history"] = c.historical_averaging * self.history_g.penalty()
+        for remedy in self.plugins:
+            term = remedy.g_loss(self, fake, labels)
+            if term is not None:
+                terms[f"g_{remedy.name}"] = term
+        return terms
+
+    # -- updates: an objective, its optimiser step(s), then what follows a step ----------
+    def d_update(self, real: Tensor, labels: Tensor | None, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
+        """One update of D on a real batch and a fake one (generated now unless given)."""
+        if fake is None:
+            with torch.no_grad():
+                fake = self.g(self.noise(len(real)), labels)
+        terms, real_logits, fake_logits = self.d_objective(self.d_input(real, step), self.d_input(fake.detach(), step), labels)
+        if self.opt_d_fake is None:
+            self._minimise(self.opt_d, sum(terms.values()))
+        else:
+            self._minimise_halves(terms, real_logits, fake_logits)
+        self._after_d_step()
+        return self._d_stats(terms, real_logits, fake_logits)
+
+    def g_update(self, real: Tensor, real_labels: Tensor | None, step: int, fake: Tensor | None = None,
+                 labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One update of G on fresh fakes (or the given ones, with their labels)."""
+        if fake is None:
+            labels = self.random_labels(len(real))  # 003: G is trained on random labels
+            fake = self.g(self.noise(len(real)), labels)
+        discriminator = self._unrolled(real, real_labels, step) if self.config.unrolled else None
+        self.d.requires_grad_(False)
+        terms = self.g_objective(self.d_input(fake, step), labels, real, real_labels, step, discriminator)
+        self._minimise(self.opt_g, sum(terms.values()))
+        self.d.requires_grad_(True)
+        self._after_g_step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def simultaneous_update(self, real: Tensor, labels: Tensor | None, step: int) -> dict[str, Tensor]:
+        """000: both objectives from one forward pass, both optimisers stepped from the
+        same weights. The fakes are conditioned on the real batch's labels, and D judges
+        them with those labels."""
+        fake = self.g(self.noise(len(real)), labels)
+        fake_in = self.d_input(fake, step)
+        d_terms, real_logits, fake_logits = self.d_objective(self.d_input(real, step), fake_in, labels)
+        discriminator = self._unrolled(real, labels, step) if self.config.unrolled else None
+        g_terms = self.g_objective(fake_in, labels, real, labels, step, discriminator, None if discriminator else fake_logits)
+        updates = ((self.d, d_terms, self.opt_d), (self.g, g_terms, self.opt_g))
+        grads = [torch.autograd.grad(sum(terms.values()), list(net.parameters()), retain_graph=True, allow_unused=True)
+                 for net, terms, _ in updates]
+        for (net, _, optimizer), net_grads in zip(updates, grads):
+            for p, g in zip(net.parameters(), net_grads):
+                p.grad = g
+            optimizer.step()
+        self._after_d_step()
+        self._after_g_step()
+        return self._d_stats(d_terms, real_logits, fake_logits) | {k: v.detach() for k, v in g_terms.items()}
+
+    def _minimise(self, optimizer: torch.optim.Optimizer, objective: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+
+    def _minimise_halves(self, terms: Terms, real_logits: Tensor, fake_logits: Tensor) -> None:
+        """001: D's real half (with every other term of D's objective) and its fake half,
+        each minimised by its own Adam from the same weights. A separable loss's half
+        is the loss with the other half's logits detached."""
+        regularisers = sum(v for k, v in terms.items() if k != "loss_d")
+        real_half = self.loss.fn(real_logits, fake_logits.detach(), self.real_target)[0] + regularisers
+        fake_half = self.loss.fn(real_logits.detach(), fake_logits, self.real_target)[0]
         params = list(self.d.parameters())
-        loss_real, loss_fake = _bce(real_logits, 1 - self.config.label_smoothing), _bce(fake_logits, 0.0)
-        grads_real = torch.autograd.grad(loss_real, params, retain_graph=True)
-        grads_fake = torch.autograd.grad(loss_fake, params)
+        grads_real = torch.autograd.grad(real_half, params, retain_graph=True, allow_unused=True)
+        grads_fake = torch.autograd.grad(fake_half, params, allow_unused=True)
         for optimizer, grads in ((self.opt_d, grads_real), (self.opt_d_fake, grads_fake)):
             for p, g in zip(params, grads):
                 p.grad = g
             optimizer.step()
-        return {"loss_d": (loss_real + loss_fake).detach(), "d_real": self._probability(real_logits.detach()), "d_fake": self._probability(fake_logits.detach())}
 
-    def _g_step(self, real: Tensor, real_labels: Tensor | None, step: int) -> dict[str, Tensor]:
-        c = self.config
-        labels = self.random_labels(len(real))  # 003: G is trained on random labels
-        discriminator = self._unrolled(real, real_labels) if c.unrolled else self.d
-        self.d.requires_grad_(False)
-        fake = self.d_input(self.g(self.noise(len(real)), labels), step)
-        if c.feature_matching:  # Salimans et al. 2016: match D's mean features on real data
+    def _after_d_step(self) -> None:
+        if self.config.clip:
             with torch.no_grad():
-                target = self.d.features(self.d_input(real, step), real_labels).mean(0)
-            loss = ((self.d.features(fake, labels).mean(0) - target) ** 2).sum()
-        else:
-            fake_logits = discriminator(fake, labels)
-            _, loss = self.loss(fake_logits.detach(), fake_logits)
-        if self.history_g is not None:
-            loss = loss + c.historical_averaging * self.history_g.penalty()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        self.d.requires_grad_(True)
+                for p in self.d.parameters():
+                    p.clamp_(-self.config.clip, self.config.clip)
+        if self.history_d is not None:
+            self.history_d.update()
+        for remedy in self.plugins:
+            remedy.after_d_step(self)
+
+    def _after_g_step(self) -> None:
         if self.history_g is not None:
             self.history_g.update()
         if self.g_ema is not None:
-            remedies.ema_update(self.g_ema, self.g, c.ema)
-        return {"loss_g": loss.detach()}
+            remedies.ema_update(self.g_ema, self.g, self.config.ema)
+        for remedy in self.plugins:
+            remedy.after_g_step(self)
 
-    def _unrolled(self, real: Tensor, labels: Tensor | None) -> Callable[[Tensor, Tensor | None], Tensor]:
-        """Metz et al. 2017: D after k differentiable SGD steps, so G's gradient anticipates
-        D's reaction. (The paper unrolls Adam; plain SGD at lr_d keeps the graph small.)"""
+    def _d_stats(self, terms: Terms, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+        """D's terms, and D(x), D(G(z)): probabilities for losses with targets, raw critic values otherwise."""
+        value = torch.sigmoid if self.loss.targets else (lambda x: x)
+        return {k: v.detach() for k, v in terms.items()} | {"d_real": value(real_logits.detach()).mean(), "d_fake": value(fake_logits.detach()).mean()}
+
+    def _unrolled(self, real: Tensor, labels: Tensor | None, step: int) -> Unrolled:
+        """Metz et al. 2017: D after k differentiable SGD steps on D's loss, so G's
+        gradient anticipates D's reaction. (The paper unrolls Adam; plain SGD at lr_d
+        keeps the graph small.)"""
         c = self.config
         params = {name: p.detach().clone().requires_grad_(True) for name, p in self.d.named_parameters()}
         buffers = {name: b.clone() for name, b in self.d.named_buffers()}
-        real_in = self.d_input(real, 0)
+        real_in = self.d_input(real, step)
         for _ in range(c.unrolled):
-            fake = self.g(self.noise(len(real)), labels)
-            logits_real = functional_call(self.d, (params, buffers), (real_in, labels))
-            logits_fake = functional_call(self.d, (params, buffers), (self.d_input(fake, 0), labels))
-            loss, _ = self.loss(logits_real, logits_fake, 1 - c.label_smoothing)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
-            params = {name: p - c.lr_d * g for (name, p), g in zip(params.items(), grads)}
-        return lambda x, y: functional_call(self.d, (params, buffers), (x, y))
+            fake_in = self.d_input(self.g(self.noise(len(real)), labels), step)
+            unrolled = Unrolled(self.d, params, buffers)
+            loss = self.loss.fn(unrolled(real_in, labels), unrolled(fake_in, labels), self.real_target)[0]
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
+            params = {name: p if g is None else p - c.lr_d * g for (name, p), g in zip(params.items(), grads)}
+        return Unrolled(self.d, params, buffers)
 
-    def _g_first_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
-        """002 (PyTorch-GAN): a G update, then a D update on the same generated images."""
-        c = self.config
-        real, labels = batch
-        fake = self.g(self.noise(len(real)), labels)
-        self.d.requires_grad_(False)
-        fake_logits = self.d(self.d_input(fake, step), labels)
-        _, loss_g = self.loss(fake_logits.detach(), fake_logits)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        self.d.requires_grad_(True)
-        real_logits, fake_logits = self.d(self.d_input(real, step), labels), self.d(self.d_input(fake.detach(), step), labels)
-        loss_d, _ = self.loss(real_logits, fake_logits, 1 - c.label_smoothing)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        if self.g_ema is not None:
-            remedies.ema_update(self.g_ema, self.g, c.ema)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": self._probability(real_logits.detach()), "d_fake": self._probability(fake_logits.detach())}
 
-    def _simultaneous_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
-        """000: both losses from one forward pass, both optimisers stepped from the same weights."""
-        c = self.config
-        real, labels = batch
-        fake = self.g(self.noise(len(real)), self.random_labels(len(real)) if c.conditional else None)
-        real_logits, fake_logits = self.d(self.d_input(real, step), labels), self.d(self.d_input(fake, step), labels)
-        loss_d, loss_g = self.loss(real_logits, fake_logits, 1 - c.label_smoothing)
-        d_params, g_params = list(self.d.parameters()), list(self.g.parameters())
-        grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
-        grads_g = torch.autograd.grad(loss_g, g_params)
-        for params, grads, optimizer in ((d_params, grads_d, self.opt_d), (g_params, grads_g, self.opt_g)):
-            for p, g in zip(params, grads):
-                p.grad = g
-            optimizer.step()
-        if self.g_ema is not None:
-            remedies.ema_update(self.g_ema, self.g, c.ema)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": self._probability(real_logits.detach()), "d_fake": self._probability(fake_logits.detach())}
+class Unrolled:
+    """D evaluated with other weights: called like D, and with D's ``features``."""
+
+    def __init__(self, d: nn.Module, params: dict, buffers: dict):
+        self.d, self.params, self.buffers = d, params, buffers
+
+    def __call__(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        return functional_call(self.d, (self.params, self.buffers), (x, labels))
+
+    def features(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        prefixed = ({f"d.{k}": v for k, v in self.params.items()}, {f"d.{k}": v for k, v in self.buffers.items()})
+        return functional_call(_Features(self.d), prefixed, (x, labels))
+
+
+class _Features(nn.Module):
+    """D's ``features`` as a module's forward, which is what ``functional_call`` calls."""
+
+    def __init__(self, d: nn.Module):
+        super().__init__()
+        self.d = d
+
+    def forward(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        return self.d.features(x, labels)

@@ -1,12 +1,40 @@
 """Mode-collapse remedies that need code of their own (the rest are settings of the step).
 
 Each is small and named after its paper; ``GAN`` wires them into its train step.
+``Remedy`` is the seam for a remedy of your own.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+
+class Remedy(nn.Module):
+    """A remedy of your own, named in ``remedies=`` as ``mypkg.module:Class`` (or
+    ``mypkg.module:Class:ARG``: the class is built with the text ARG). Override the
+    hooks it needs; each is called in every update order. ``real`` and ``fake`` are
+    what D sees (after instance noise and packing). As a module, its parameters and
+    buffers are checkpointed with the GAN."""
+
+    def setup(self, gan) -> None:
+        """Once, after G and D are built and before the optimisers: may change them."""
+
+    def d_loss(self, gan, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
+        """A term added to D's objective (logged as ``d_<name>``)."""
+
+    def g_loss(self, gan, fake: Tensor, labels: Tensor | None) -> Tensor | None:
+        """A term added to G's objective (logged as ``g_<name>``)."""
+
+    def after_d_step(self, gan) -> None:
+        """After every optimiser step of D."""
+
+    def after_g_step(self, gan) -> None:
+        """After every optimiser step of G."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
 
 
 class MinibatchDiscrimination(nn.Module):

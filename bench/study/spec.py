@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench import data
 from bench.errors import BenchError
-from bench.gan import variants
+from bench.gan import plugins, variants
 from bench.gan.config import FIELDS, check_type
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -116,6 +116,7 @@ def load(name: str) -> Study:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise BenchError(f"{path}: not valid TOML ({e})") from None
+    plugins.add_search_path(path.parent)  # plug-ins ("module:attribute") may sit next to the study file
     return parse(raw, path)
 
 

@@ -4,15 +4,18 @@ import pytest
 import torch
 
 from bench import trainer
-from bench.gan import graphed, variants
+from bench.gan import config, graphed, variants
 from bench.gan.model import GAN
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
 
-REMEDIES = ["feature-matching", "minibatch-discrimination", "minibatch-std", "label-smoothing", "spectral-norm",
-            "r1", "pacgan:3", "unrolled:2", "ema", "n-critic", "no-bn-d"]
+STEP_DEPENDENT = {"instance-noise", "historical-averaging"}  # eager by design (test_step_dependent_configs_stay_eager)
+REMEDIES = [f"{r}:2" if r in ("n-critic", "unrolled", "d-pretrain") else r for r in config.REMEDIES if r not in STEP_DEPENDENT]
 CASES = [(name, []) for name in variants.VARIANTS] + [("dcgan", [f"remedies={r}"]) for r in REMEDIES]
 CASES += [("dcgan", ["precision=bf16"]), ("dcgan", ["conditional=true", "condition=projection"])]
+# every order with the options it once ignored
+CASES += [("seed002-fc", [f"update={order}", *settings]) for order in config.CHOICES["update"]
+          for settings in (["loss=wgan-gp", "remedies=r1"], ["loss=wgan", "clip=0.01", "n_critic=2"], ["remedies=feature-matching,unrolled:2,ema"])]
 
 
 def _config(name, settings):

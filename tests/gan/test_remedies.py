@@ -35,7 +35,7 @@ def test_unrolled_generator_gradient_differs_from_plain():
         real = torch.rand(8, 1, 28, 28)
         torch.manual_seed(1)
         gan.opt_g.step = lambda: None  # keep weights: compare gradients only
-        gan._g_step(real, None, 0)
+        gan.g_update(real, None, 0)
         return torch.cat([p.grad.flatten() for p in gan.g.parameters()])
 
     plain, unrolled = g_grad(0), g_grad(3)
@@ -45,9 +45,9 @@ def test_unrolled_generator_gradient_differs_from_plain():
 def test_label_smoothing_changes_the_discriminator_loss_only_on_real():
     a, b = _gan("dcgan"), _gan("dcgan", ["label_smoothing=0.1"])
     torch.manual_seed(2)
-    la = a._d_step((torch.rand(8, 1, 28, 28), None), 0)["loss_d"]
+    la = a.d_update(torch.rand(8, 1, 28, 28), None, 0)["loss_d"]
     torch.manual_seed(2)
-    lb = b._d_step((torch.rand(8, 1, 28, 28), None), 0)["loss_d"]
+    lb = b.d_update(torch.rand(8, 1, 28, 28), None, 0)["loss_d"]
     assert la != lb
 
 
@@ -55,15 +55,18 @@ def test_feature_matching_changes_the_generator_loss():
     plain, matched = _gan("dcgan"), _gan("dcgan", ["feature_matching=true"])
     real = torch.rand(8, 1, 28, 28)
     torch.manual_seed(3)
-    a = plain._g_step(real, None, 0)["loss_g"]
+    a = plain.g_update(real, None, 0)["loss_g"]
     torch.manual_seed(3)
-    b = matched._g_step(real, None, 0)["loss_g"]
+    b = matched.g_update(real, None, 0)["loss_g"]
     assert a != b and b >= 0  # a squared distance
 
 
 def test_minibatch_features_widen_the_discriminator_head():
     assert _gan("dcgan", ["minibatch_discrimination=true"]).d.head.in_features == 1024 + 50
     assert _gan("dcgan", ["minibatch_std=true"]).d.head.in_features == 1024 + 1
+    both = _gan("dcgan", ["remedies=minibatch-discrimination,minibatch-std"])
+    assert both.d.head.in_features == 1024 + 50 + 1
+    assert all(torch.isfinite(v) for v in both.train_step(_batches(), 0).values())
     h = torch.randn(6, 1024)
     out = remedies.MinibatchDiscrimination(1024)(h)
     assert out.shape == (6, 50) and torch.all(out >= 0)
@@ -115,8 +118,8 @@ def test_wgan_clipping_bounds_the_critic_weights():
 def test_n_critic_and_pretraining_count_discriminator_updates():
     gan = _gan("dcgan", ["n_critic=3", "d_pretrain=2"])
     calls = []
-    original = gan._d_step
-    gan._d_step = lambda batch, step: calls.append(step) or original(batch, step)
+    original = gan.d_update
+    gan.d_update = lambda *args: calls.append(args[2]) or original(*args)
     gan.train_step(_batches(), 0)
     gan.train_step(_batches(), 1)
     assert len(calls) == 2 + 3 + 3

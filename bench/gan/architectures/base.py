@@ -39,21 +39,23 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """``body``: (images, and one-hot label maps or vector if ``condition == "input"``) -> features.
 
-    ``flat`` bodies take the image as one vector. ``minibatch`` is an optional module
-    adding statistics across the batch to the features (a mode-collapse remedy).
+    ``flat`` bodies take the image as one vector. ``minibatch`` holds modules that add
+    statistics across the batch to the features (mode-collapse remedies), in order.
     """
 
     def __init__(self, body: nn.Module, feature_dim: int, shape: Shape, flat: bool = False, condition: str = "input"):
         super().__init__()
         self.body, self.shape, self.flat, self.condition = body, shape, flat, condition
-        self.minibatch: nn.Module | None = None
+        self.feature_dim = feature_dim  # of ``features``, before any minibatch features
+        self.minibatch = nn.ModuleList()
         self.head = nn.Linear(feature_dim, 1)
         if shape.num_classes and condition == "projection":  # Miyato & Koyama 2018
             self.embed = nn.Embedding(shape.num_classes, feature_dim)
             nn.init.xavier_uniform_(self.embed.weight)  # N(0, 1) would swamp the logit at the start
 
     def add_minibatch_features(self, module: nn.Module, extra_dim: int) -> None:
-        self.minibatch = module
+        """Append ``extra_dim`` features computed by ``module`` from the body's features."""
+        self.minibatch.append(module)
         self.head = nn.Linear(self.head.in_features + extra_dim, 1)
 
     def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -70,8 +72,8 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.features(x, labels)
-        if self.minibatch is not None:
-            h = torch.cat([h, self.minibatch(h)], 1)
+        if len(self.minibatch):
+            h = torch.cat([h, *(module(h) for module in self.minibatch)], 1)
         logits = self.head(h).squeeze(1)
         if self.shape.num_classes and self.condition == "projection":
             logits = logits + (self.embed(labels) * h[:, : self.embed.embedding_dim]).sum(1)

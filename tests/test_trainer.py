@@ -39,11 +39,11 @@ class _InterruptAt(trainer.Tracker):
 
 @pytest.mark.parametrize("variant", ["seed000-fc", "dcgan"])
 def test_interrupt_and_resume_equals_straight_run(tmp_path, variant):
-    config = variants.get(variant).config(FAST + ["batch_size=16"])
+    config = variants.get(variant).config(FAST + ["batch_size=16", "steps=40", "checkpoint_every=20"])
     straight = trainer.train(config, seed=5, run_dir=tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(config, seed=5, run_dir=tmp_path / "resumed", tracker=_InterruptAt(50), progress=False)
-    assert torch.load(tmp_path / "resumed" / trainer.CHECKPOINT, weights_only=True)["step"] == 50
+        trainer.train(config, seed=5, run_dir=tmp_path / "resumed", tracker=_InterruptAt(30), progress=False)
+    assert torch.load(tmp_path / "resumed" / trainer.CHECKPOINT, weights_only=True)["step"] == 30
     resumed = trainer.train(config, seed=5, run_dir=tmp_path / "resumed", progress=False)
     assert _equal(_weights(straight), _weights(resumed))
     assert straight.metrics == resumed.metrics

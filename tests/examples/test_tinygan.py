@@ -18,7 +18,7 @@ def test_the_plugin_study_runs_on_two_workers(tmp_path, monkeypatch):
     folder = tmp_path / "tinygan"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
     study_file = folder / "study.toml"  # the shipped study, at a test's budget
-    text = study_file.read_text().replace("trials = 2", "trials = 1").replace("cpu = 300", "cpu = 30")
+    text = study_file.read_text().replace("trials = 2", "trials = 1").replace("cpu = 300", "cpu = 12")
     study_file.write_text(text.replace("samples = 500", "samples = 100").replace("final_samples = 2000", "final_samples = 200"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # not the folder that holds tinygan.py

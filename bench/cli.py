@@ -100,19 +100,39 @@ def selfcheck(device: str = typer.Option("cpu")) -> None:
 
 
 @app.command()
-def variants() -> None:
-    """The GAN variants: source report or paper, architecture, loss, remedies and defaults."""
+def variants(detail: Optional[str] = typer.Option(None, "--detail", help="One variant: its settings, notes and every deviation from its report.")) -> None:
+    """The GAN variants: source, how faithful to its report, architecture, loss, remedies and defaults."""
     from rich.console import Console
     from rich.table import Table
 
-    from bench.gan.variants import VARIANTS
+    from bench.gan.variants import FAITHFULNESS, VARIANTS, get
 
-    table = Table("variant", "source", "architecture", "loss", "remedies", "batch", "steps", "lr G/D", "description")
+    console = Console(width=200)
+    if detail is not None:
+        v = get(detail)
+        console.print(f"[bold]{v.name}[/bold]: {v.description} ({v.source})")
+        console.print(f"faithfulness: {v.faithfulness} ({FAITHFULNESS[v.faithfulness]})")
+        if v.notes:
+            console.print(f"notes: {v.notes}")
+        table = Table("what", "the report", "here", title="deviations and gaps filled")
+        for row in v.deviations:
+            table.add_row(*row)
+        if v.deviations:
+            console.print(table)
+        settings = Table("setting", "value", title="resolved settings")
+        for key, value in v.config().to_dict().items():
+            settings.add_row(key, str(value))
+        console.print(settings)
+        return
+    table = Table("variant", "source", "faithful", "architecture", "loss", "update", "remedies", "batch", "steps", "lr G/D", "description")
     for v in VARIANTS.values():
         c = v.config()
-        table.add_row(v.name, v.source, c.architecture, c.loss, c.remedies or "-", str(c.batch_size), f"{c.steps:,}", f"{c.lr_g:g}/{c.lr_d:g}", v.description)
-    Console(width=200).print(table)
-    typer.echo("Override anything with --set key=value (e.g. --set loss=hinge --set remedies=pacgan:2,ema); notes on each preset: bench/gan/variants.py")
+        table.add_row(v.name, v.source, v.faithfulness, c.architecture, c.loss, c.update, c.remedies or "-", str(c.batch_size), f"{c.steps:,}",
+                      f"{c.lr_g:g}/{c.lr_d:g}", v.description)
+    console.print(table)
+    typer.echo("faithful: " + "; ".join(f"{k} = {v}" for k, v in FAITHFULNESS.items()))
+    typer.echo("Override anything with --set key=value (e.g. --set loss=hinge --set remedies=pacgan:2,ema); "
+               "each preset's deviations from its report: bench variants --detail NAME")
 
 
 @app.command()

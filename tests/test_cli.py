@@ -118,3 +118,19 @@ def test_ui_serves_mlruns_on_loopback_only(bench, monkeypatch):
     command = calls[0]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--backend-store-uri") + 1] == default_tracking_uri()
+
+
+def test_variants_say_how_faithful_each_preset_is_and_list_its_deviations(bench):
+    code, out, _ = bench("variants")
+    assert code == 0 and "faithful" in out and "guessed" in out and "dcgan-radford" in out
+    code, out, _ = bench("variants", "--detail", "seed003-cdcgan")
+    assert code == 0 and "faithfulness: guessed" in out and "architecture" in out and "not given" in out
+    code, _, err = bench("variants", "--detail", "seed999")
+    assert code == 2 and err.startswith("error: unknown variant 'seed999'") and err.count("\n") == 1
+
+
+def test_train_rejects_a_bad_plugin_in_one_line_and_writes_nothing(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    code, _, err = bench("train", "--variant", "dcgan", "--set", "architecture=nosuch.models:build")
+    assert code == 2 and "cannot import 'nosuch.models'" in err and err.count("\n") == 1
+    assert not (tmp_path / "home").exists()

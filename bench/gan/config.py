@@ -42,6 +42,7 @@ class Config:
     # "simultaneous": both from one forward pass (000); "separate-d": D's real and fake losses each with its own Adam (001)
     n_critic: int = 1  # D updates per G update
     d_pretrain: int = 0  # D-only updates before training
+    d_pretrain_every: int = 0  # repeat the D pre-training every k steps (001's sessions); 0: before the first step only
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
     penalty_weight: float = 10.0  # weight of the loss's own penalty (wgan-gp, dragan)
     r1: float = 0.0  # R1 penalty weight (0: off)
@@ -210,7 +211,7 @@ def validate(c: Config) -> None:
     for key in ("z_dim", "batch_size", "steps", "n_critic", "pack", "image_size", "log_every", "eval_samples", "final_samples", "checkpoint_every"):
         if getattr(c, key) < 1:
             bad(f"{key} must be at least 1, got {getattr(c, key)}")
-    for key in ("d_pretrain", "unrolled", "clip", "penalty_weight", "r1", "instance_noise", "historical_averaging", "eval_every"):
+    for key in ("d_pretrain", "d_pretrain_every", "unrolled", "clip", "penalty_weight", "r1", "instance_noise", "historical_averaging", "eval_every"):
         if getattr(c, key) < 0:
             bad(f"{key} must be at least 0, got {getattr(c, key)}")
     for key in ("lr_g", "lr_d"):
@@ -220,6 +221,8 @@ def validate(c: Config) -> None:
         bad("ema and label_smoothing must be in [0, 1)")
     if not (0 <= c.beta1 < 1 and 0 <= c.beta2 < 1):
         bad(f"beta1 and beta2 must be in [0, 1), got {c.beta1} and {c.beta2}")
+    if c.d_pretrain_every and not c.d_pretrain:
+        bad(f"d_pretrain_every={c.d_pretrain_every} repeats the D pre-training, but d_pretrain is 0; set d_pretrain, or d_pretrain_every=0")
     loss = losses.get(c.loss)
     if c.label_smoothing and not loss.targets:
         bad(f"label_smoothing needs a loss with targets (mm, ns, lsgan, dragan), not {c.loss}")
@@ -235,13 +238,13 @@ def validate(c: Config) -> None:
         bad("pacgan packing is not combined with conditional models; drop one of them")
     if c.architecture.startswith("seed003") and not c.conditional:
         bad(f"{c.architecture} is a conditional architecture: set conditional=true")
-    if plugins.is_reference(c.architecture):  # a plug-in is built once here, so a bad one fails before anything runs
-        shape = architectures.Shape(1, c.image_size, c.z_dim, 10 if c.conditional else 0, c.pack)
-        _, d = architectures.build(c.architecture, shape, {k: getattr(c, k) for k in architectures.OPTIONS})
-        uses = [k for k in ("feature_matching", "minibatch_discrimination", "minibatch_std") if getattr(c, k)]
-        uses += ["condition=projection"] if c.conditional and c.condition == "projection" else []
-        if uses and not isinstance(d, architectures.Discriminator):
-            bad(f"{', '.join(uses)} need D's features: architecture {c.architecture} must return a bench.gan.architectures.Discriminator")
+    # built once per architecture and size (cached): a bad size or plug-in fails before anything runs
+    shape = architectures.Shape(1, c.image_size, c.z_dim, 10 if c.conditional else 0, c.pack)
+    has_features = architectures.check(c.architecture, shape, tuple((k, getattr(c, k)) for k in sorted(options)))
+    uses = [k for k in ("feature_matching", "minibatch_discrimination", "minibatch_std") if getattr(c, k)]
+    uses += ["condition=projection"] if c.conditional and c.condition == "projection" else []
+    if uses and not has_features:
+        bad(f"{', '.join(uses)} need D's features: architecture {c.architecture} must return a bench.gan.architectures.Discriminator")
     for reference, argument in plugin_remedies(c.remedies):
         remedy = plugins.load(reference, "remedy")
         if not (isinstance(remedy, type) and issubclass(remedy, remedies.Remedy)):

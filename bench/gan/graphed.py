@@ -31,10 +31,12 @@ def step_function(gan: GAN, batches) -> Callable[[int], dict[str, Tensor]]:
 def capturable(gan: GAN) -> bool:
     """A graph replays the same kernels with the same scalars, so the step must not
     change with the step number in Python (annealed instance noise, historical
-    averaging's 1/count) and must run on CUDA. Plug-in remedies stay eager too: a
-    graph would freeze whatever Python-side state they keep."""
+    averaging's 1/count, D pre-training repeated every k steps) and must run on
+    CUDA. Plug-in remedies stay eager too: a graph would freeze whatever Python-side
+    state they keep."""
     c = gan.config
-    return gan.device.type == "cuda" and not c.instance_noise and not c.historical_averaging and not len(gan.plugins)
+    repeated_pretraining = c.d_pretrain and c.d_pretrain_every
+    return gan.device.type == "cuda" and not (c.instance_noise or c.historical_averaging or repeated_pretraining or len(gan.plugins))
 
 
 class _Feed:

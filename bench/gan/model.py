@@ -88,14 +88,19 @@ class GAN(nn.Module):
 
     # -- the train step ----------------------------------------------------------------
     def train_step(self, next_batch: Callable[[int], Batch], step: int) -> dict[str, Tensor]:
-        """D pre-training before the first step, then the update order's D and G updates;
+        """D pre-training where it is due, then the update order's D and G updates;
         ``next_batch(n)`` gives real data."""
         # no cast cache: CUDA graph capture forbids it, and these weights are small
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bf16", cache_enabled=False):
-            if step == 0:
+            if self.pretrains_d(step):
                 for _ in range(self.config.d_pretrain):
                     self.d_update(*next_batch(self.batch), step)
             return orders.ORDERS[self.config.update](self, next_batch, step)
+
+    def pretrains_d(self, step: int) -> bool:
+        """Whether ``step`` starts with D pre-training: the first, and every ``d_pretrain_every``-th."""
+        every = self.config.d_pretrain_every
+        return self.config.d_pretrain > 0 and (step == 0 or (every > 0 and step % every == 0))
 
     def d_input(self, x: Tensor, step: int) -> Tensor:
         """What D sees: instance noise, then PacGAN packing."""

@@ -72,7 +72,7 @@ def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
     parents = {}
     for dataset, plan in study.tasks():
         defaults = variants.get(plan.variant).config(plan.fixed)
-        first = {p.name: getattr(defaults, p.targets[0]) for p in plan.search}  # the preset's own settings go first
+        first = {p.name: getattr(defaults, p.targets[0]) / (p.scale or [1])[0] for p in plan.search}  # the preset's own settings go first
         queue.ensure_slots(storage, task_name(study, dataset, plan), directions(study), options.trials, first)
         parent = parent_run(client, study, dataset, plan)
         if parent is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import data
 from bench.errors import BenchError
 from bench.gan import plugins, variants
-from bench.gan.config import FIELDS, check_type
+from bench.gan.config import FIELDS, REMEDIES, check_type
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 METRICS = {  # metric -> the direction that is better
@@ -36,10 +36,15 @@ class Param:
     high: float | None = None
     choices: tuple = ()
     sets: tuple[str, ...] = ()  # the settings one sampled value goes to (default: name)
+    scale: tuple[float, ...] = ()  # each target gets the value times its factor (default: 1 each)
 
     @property
     def targets(self) -> tuple[str, ...]:
         return self.sets or (self.name,)
+
+    def values(self, value) -> dict:
+        """``{setting: value}`` for each target, scaled (TTUR: lr_d = 4 x lr_g)."""
+        return {t: value * f if self.scale else value for t, f in zip(self.targets, self.scale or [1] * len(self.targets))}
 
 
 @dataclass(frozen=True)
@@ -210,10 +215,18 @@ def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
         if d not in study_datasets:
             check.fail(f"{where}.datasets", f"{d!r} is not among the study's datasets ({', '.join(study_datasets)})")
     try:
-        variants.get(name).config(fixed)
+        config = variants.get(name).config(fixed)
     except BenchError as e:
         check.fail(f"{where}.fixed", str(e))
     params = tuple(_param(check, f"{where}.search.{key}", key, spec) for key, spec in search.items())
+    fixed_by = {key: "fixed" for key in fixed if key != "remedies"}
+    for item in filter(None, config.remedies.split(",")):
+        fixed_by |= {key: f"remedy {item}" for key in REMEDIES.get(item.partition(":")[0], {})}
+    for p in params:
+        for target in p.targets:
+            if target in fixed_by:  # the search would overwrite it in every trial but the first
+                check.fail(f"{where}.search.{p.name}", f"samples {target}, which {fixed_by[target]} sets; drop one of them "
+                           "(a remedy's relation can be searched instead, e.g. sets = [\"lr_g\", \"lr_d\"], scale = [1, 4])")
     return VariantPlan(label, name, fixed, params, datasets)
 
 
@@ -238,6 +251,9 @@ def _param(check: _Checker, where: str, key: str, spec) -> Param:
     if kind not in allowed:
         check.fail(f"{where}.type", f"{targets[0]} is a {field_type} setting; use: {', '.join(allowed)}")
     sets = targets if "sets" in spec else ()
+    scale = tuple(check.typed(f"{where}.scale[{i}]", f, float, "a number") for i, f in enumerate(check.typed(f"{where}.scale", spec.get("scale", []), list, "a list of factors")))
+    if scale and (kind not in ("float", "log-float") or len(scale) != len(targets) or not all(f > 0 for f in scale)):
+        check.fail(f"{where}.scale", f"needs a float parameter and one positive factor per setting ({', '.join(targets)})")
     if kind == "categorical":
         check.keys(f"{where}.", spec, {"type", "choices", "sets"}, {"choices"})
         choices = tuple(check.typed(f"{where}.choices", spec["choices"], list, "a list"))
@@ -249,7 +265,7 @@ def _param(check: _Checker, where: str, key: str, spec) -> Param:
             except BenchError as e:
                 check.fail(f"{where}.choices", str(e))
         return Param(key, kind, choices=choices, sets=sets)
-    check.keys(f"{where}.", spec, {"type", "low", "high", "sets"}, {"low", "high"})
+    check.keys(f"{where}.", spec, {"type", "low", "high", "sets", "scale"}, {"low", "high"})
     number = int if kind == "int" else float
     low = check.typed(f"{where}.low", spec["low"], number, f"a{'n int' if number is int else ' number'}")
     high = check.typed(f"{where}.high", spec["high"], number, f"a{'n int' if number is int else ' number'}")
@@ -257,4 +273,4 @@ def _param(check: _Checker, where: str, key: str, spec) -> Param:
         check.fail(where, f"empty search range: low {low} must be below high {high}")
     if kind == "log-float" and low <= 0:
         check.fail(f"{where}.low", f"log-float needs low > 0, got {low}")
-    return Param(key, kind, low, high, sets=sets)
+    return Param(key, kind, low, high, sets=sets, scale=scale)

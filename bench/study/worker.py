@@ -175,7 +175,9 @@ class Worker:
         evaluation = self.study.evaluation_for(dataset)
         # a repeat retrains the best trial's parameters
         sampled = trial.user_attrs["params"] if repeat else {p.name: suggest(trial, p) for p in plan.search}
-        settings = dict(plan.fixed) | {target: sampled[p.name] for p in plan.search for target in p.targets}
+        settings = dict(plan.fixed)
+        for p in plan.search:
+            settings |= p.values(sampled[p.name])
         steps = self.study.budget[self.options.tier]
         if steps != "variant":
             settings["steps"] = steps

@@ -180,9 +180,9 @@ def _check_observables(t: Trained) -> None:
     """What each setting promises, checked on every trained case."""
     c, gan = t.config, t.gan
     assert all(map(torch.isfinite, map(torch.tensor, t.stats.values()))), t.stats
-    # n_critic D updates per G update in every order, d_pretrain before the first
+    # n_critic D updates per G update in every order, d_pretrain where it is due
     assert t.updates["opt_g"] == STEPS
-    assert t.updates["opt_d"] == c.d_pretrain + STEPS * c.n_critic
+    assert t.updates["opt_d"] == c.d_pretrain * sum(map(gan.pretrains_d, range(STEPS))) + STEPS * c.n_critic
     assert t.updates["opt_d_fake"] == (t.updates["opt_d"] if c.update == "separate-d" else 0)
     # PacGAN: D always judges batch_size inputs of `pack` samples
     assert t.d_batch_sizes == {c.batch_size}

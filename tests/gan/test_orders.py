@@ -40,7 +40,7 @@ def test_every_order_clips_the_critic(order):
 
 
 def test_separate_d_minimises_the_configured_loss():
-    gan = _gan("seed001-dcgan", ["loss=hinge", "d_pretrain=0"])
+    gan = _gan("seed001-dcgan", ["loss=hinge", "d_pretrain=0", "d_pretrain_every=0"])
     logits = []
     gan.d.register_forward_hook(lambda module, args, out: logits.append(out.detach()))
     stats = gan.train_step(_batches(gan.config), 0)
@@ -50,7 +50,7 @@ def test_separate_d_minimises_the_configured_loss():
 
 
 def test_separate_d_steps_each_half_with_its_own_optimiser():
-    gan = _gan("seed001-dcgan", ["d_pretrain=0"])
+    gan = _gan("seed001-dcgan", ["d_pretrain=0", "d_pretrain_every=0"])
     grads = {}
 
     def keep_first_gradient(optimizer, *_):
@@ -118,3 +118,24 @@ def test_d_pretraining_and_n_critic_apply_in_g_first_and_simultaneous():
         gan.opt_g.register_step_post_hook(lambda *_: steps.append("g"))
         gan.train_step(_batches(gan.config), 0)
         assert steps.count("d") == 3 + 2 and steps.count("g") == 1, order
+
+
+def test_d_pretraining_repeats_at_the_start_of_each_session():  # report 001's five sessions
+    gan = _gan("seed001-dcgan", ["d_pretrain=2", "d_pretrain_every=3"])
+    updates = []
+    gan.opt_d.register_step_post_hook(lambda *_: updates.append("d"))
+    gan.opt_g.register_step_post_hook(lambda *_: updates.append("g"))
+    for step in range(7):
+        gan.train_step(_batches(gan.config), step)
+    sessions = "dddg" + "dg" * 2
+    assert "".join(updates) == sessions * 2 + "dddg"  # pre-training before steps 0, 3 and 6
+    with pytest.raises(BenchError, match="d_pretrain_every=3 repeats the D pre-training, but d_pretrain is 0"):
+        variants.get("dcgan").config(["d_pretrain_every=3"])
+
+
+def test_seed001_normalises_as_tensorflow_did():
+    gan = _gan("seed001-dcgan")
+    norms = [m for m in gan.g.modules() if type(m).__name__ == "TFBatchNorm"]
+    assert [m.beta.numel() for m in norms] == [1, 50, 25]  # one statistic for the 56x56 map; beta only
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in gan.g.modules())
+    assert not list(gan.g.buffers())  # batch statistics always, at sampling too

@@ -76,7 +76,7 @@ def bad_module(tmp_path, monkeypatch):
     (["architecture=badplugins:missing"], "module 'badplugins' has no attribute 'missing'"),
     (["architecture=badplugins:NOT_CALLABLE"], "architecture 'badplugins:NOT_CALLABLE' is not callable"),
     (["architecture=badplugins:returns_one"], "returned Linear; it must return (generator, discriminator)"),
-    (["architecture=badplugins:wrong_image_shape"], "the generator returned shape (2, 1, 14, 14), expected (2, 1, 28, 28)"),
+    (["architecture=badplugins:wrong_image_shape"], "architecture 'badplugins:wrong_image_shape' makes 14x14 images, not image_size=28; set image_size=14"),
     (["architecture=badplugins:wrong_logit_shape"], "the discriminator returned shape (2, 1), expected (N,)"),
     (["architecture=badplugins:plain_modules", "remedies=feature-matching"], "feature_matching need D's features"),
     (["loss=badplugins:NOT_CALLABLE"], "loss 'badplugins:NOT_CALLABLE' is neither a bench.gan.losses.Loss nor a function"),

@@ -117,3 +117,24 @@ def test_faithful_presets_keep_their_reports_settings():
     assert [m.eps for m in bn] == [1e-5, 0.8, 0.8]  # PyTorch-GAN's BatchNorm2d(C, 0.8) quirk
     c = variants.get("seed001-dcgan").config()
     assert (c.lr_g, c.lr_d, c.batch_size, c.d_pretrain, c.update) == (1e-4, 3e-4, 50, 300, "separate-d")
+
+
+def test_every_report_preset_says_how_faithful_it_is():
+    for v in variants.VARIANTS.values():
+        assert v.faithfulness in variants.FAITHFULNESS, v.name
+        from_a_report = v.name.startswith("seed")
+        assert (v.faithfulness != "paper") == from_a_report or v.name == "dcgan-radford", v.name
+        if v.faithfulness in ("completed", "guessed"):
+            assert v.deviations, f"{v.name} is {v.faithfulness}: list what was assumed"
+        assert all(len(row) == 3 for row in v.deviations)
+    assert variants.get("seed003-cdcgan").faithfulness == "guessed"
+
+
+def test_radford_dcgan_follows_the_recipe():
+    gan = GAN(variants.get("dcgan-radford").config())
+    assert gan.config.image_size == 32 and gan.config.batch_size == 128
+    assert [type(m).__name__ for m in gan.g.body if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Upsample))] == ["ConvTranspose2d"] * 4
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gan.d.body[:2])  # none on D's input layer
+    assert isinstance(gan.g.body[-1], torch.nn.Tanh)
+    with pytest.raises(BenchError, match="radford32' cannot be built for 28x28 images"):
+        variants.get("dcgan-radford").config(["image_size=28"])

@@ -16,6 +16,17 @@ def test_a_tied_learning_rate_reaches_both_optimisers(tmp_path, monkeypatch):
     assert settings["steps"] == study.budget["cpu"] and "lr" not in settings
 
 
+def test_a_scaled_rate_keeps_tturs_ratio_in_every_trial(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path))
+    study = spec.load("mode-collapse")
+    options = worker.Options(str(study.path), 1, "cpu", "cpu", None, f"sqlite:///{tmp_path}/m.db")
+    plan = next(v for v in study.variants if v.name == "dcgan+ttur")
+    for _ in range(3):
+        trial = optuna.create_study().ask()
+        settings = worker.Worker(options)._settings(trial, "mnist", plan, repeat=False)
+        assert settings["lr_d"] == 4 * settings["lr_g"] == 4 * trial.params["lr"]
+
+
 def test_each_worker_samples_its_own_points():
     study = spec.load("smoke")
     firsts = []

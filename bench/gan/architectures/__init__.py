@@ -6,6 +6,7 @@ A builder takes a ``Shape`` (and the keyword options it supports: ``bn_g``, ``bn
 and its D as ``d(images, labels)`` -> one logit per input.
 """
 
+import functools
 import inspect
 
 import torch
@@ -13,7 +14,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.gan import plugins
-from bench.gan.architectures import cdcgan, dcgan32, infogan, mlp, seed001, seed004
+from bench.gan.architectures import cdcgan, dcgan32, infogan, mlp, radford, seed001, seed004
 from bench.gan.architectures.base import Discriminator, Generator, Shape
 
 ARCHITECTURES = {
@@ -26,6 +27,7 @@ ARCHITECTURES = {
     "seed003-cdcgan": cdcgan.build,
     "seed004-dcgan": seed004.build,
     "infogan": infogan.build,
+    "radford32": radford.build,
 }
 OPTIONS = ("bn_g", "bn_d", "condition")  # settings passed to builders that accept them
 
@@ -52,30 +54,35 @@ def options_of(name: str) -> set[str]:
 
 
 def build(name: str, shape: Shape, options: dict) -> tuple[nn.Module, nn.Module]:
-    """G and D; a plug-in's are checked on a two-sample batch (one-line errors)."""
-    builder = get(name)
+    """G and D, built by the architecture's builder with the options it takes."""
     try:
-        built = builder(shape, **{k: v for k, v in options.items() if k in options_of(name)})
+        built = get(name)(shape, **{k: v for k, v in options.items() if k in options_of(name)})
     except Exception as e:
-        raise BenchError(f"architecture {name!r} failed to build for {shape}: {type(e).__name__}: {plugins.first_line(e)}") from None
+        raise BenchError(f"architecture {name!r} cannot be built for {_describe(shape)}: {type(e).__name__}: {plugins.first_line(e)}") from None
     if name not in ARCHITECTURES:
-        _check(name, built, shape)
+        _check_returned(name, built)
     return built
 
 
-def _check(name: str, built, shape: Shape) -> None:
-    if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, nn.Module) for m in built)):
-        raise BenchError(f"architecture {name!r} returned {type(built).__name__}; it must return (generator, discriminator), two torch modules")
-    g, d = built
+@functools.cache
+def check(name: str, shape: Shape, options: tuple[tuple[str, object], ...] = ()) -> bool:
+    """Build G and D once and pass a two-sample batch through them: one-line errors for a
+    builder that fails, returns something else, or gives the wrong shapes (an image
+    size the architecture does not support, a plug-in's bug). Whether D is a bench
+    ``Discriminator`` (with ``features``) is returned."""
+    with torch.random.fork_rng(devices=[]):  # a check must not move the seeded random stream
+        g, d = build(name, shape, dict(options))
     n = 2 * shape.pack
-    z = torch.zeros(n, shape.z_dim)  # zeros, not random: a check must not move the seeded random stream
+    z = torch.zeros(n, shape.z_dim)
     labels = torch.zeros(n, dtype=torch.long) if shape.num_classes else None
-    modes = g.training, d.training
-    g.eval(), d.eval()  # no batch-norm statistics are updated by the check
+    g.eval(), d.eval()
     try:
         with torch.no_grad():
             images = g(z, labels)
             expected = (n, shape.channels, shape.size, shape.size)
+            if images.ndim == 4 and images.shape[:2] == expected[:2] and images.shape[2] == images.shape[3] != shape.size:
+                side = images.shape[2]
+                raise BenchError(f"architecture {name!r} makes {side}x{side} images, not image_size={shape.size}; set image_size={side}")
             if tuple(images.shape) != expected:
                 raise BenchError(f"architecture {name!r}: the generator returned shape {tuple(images.shape)}, expected {expected} (N, channels, size, size)")
             packed = images.reshape(2, shape.pack * shape.channels, shape.size, shape.size)
@@ -83,11 +90,19 @@ def _check(name: str, built, shape: Shape) -> None:
     except BenchError:
         raise
     except Exception as e:
-        raise BenchError(f"architecture {name!r}: a forward pass on {shape} failed: {type(e).__name__}: {plugins.first_line(e)}") from None
-    finally:
-        g.train(modes[0]), d.train(modes[1])
+        raise BenchError(f"architecture {name!r}: a forward pass on {_describe(shape)} failed: {type(e).__name__}: {plugins.first_line(e)}") from None
     if tuple(logits.shape) != (2,):
         raise BenchError(f"architecture {name!r}: the discriminator returned shape {tuple(logits.shape)}, expected (N,): one logit per input")
+    return isinstance(d, Discriminator)
+
+
+def _check_returned(name: str, built) -> None:
+    if not (isinstance(built, tuple) and len(built) == 2 and all(isinstance(m, nn.Module) for m in built)):
+        raise BenchError(f"architecture {name!r} returned {type(built).__name__}; it must return (generator, discriminator), two torch modules")
+
+
+def _describe(shape: Shape) -> str:
+    return f"{shape.size}x{shape.size} images (image_size={shape.size})"
 
 
 __all__ = ["ARCHITECTURES", "Discriminator", "Generator", "Shape", "build", "get", "options_of"]

@@ -139,3 +139,12 @@ def test_seed001_normalises_as_tensorflow_did():
     assert [m.beta.numel() for m in norms] == [1, 50, 25]  # one statistic for the 56x56 map; beta only
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in gan.g.modules())
     assert not list(gan.g.buffers())  # batch statistics always, at sampling too
+
+
+def test_report_002s_several_d_steps_per_g_step():
+    gan = _gan("seed002-dcgan", ["n_critic=3"])
+    updates = []
+    gan.opt_d.register_step_post_hook(lambda *_: updates.append("d"))
+    gan.opt_g.register_step_post_hook(lambda *_: updates.append("g"))
+    gan.train_step(_batches(gan.config), 0)
+    assert "".join(updates) == "gddd"  # G, D on the same fakes, two more D steps on fresh batches

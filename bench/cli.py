@@ -153,8 +153,14 @@ def train(
     """Train one GAN variant, evaluate it and log everything to MLflow."""
     from bench import metrics
     from bench.runs import train_run
+    from bench.signals import Interrupts
 
-    run_id, result = train_run(variant, dataset, steps, seed, settings, device, tracking_uri, experiment, data_root=data_root)
+    try:
+        with Interrupts():  # Ctrl-C or SIGTERM: the trainer checkpoints and the run ends KILLED
+            run_id, result = train_run(variant, dataset, steps, seed, settings, device, tracking_uri, experiment, data_root=data_root)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the run was checkpointed under mlruns/runs/ and marked KILLED", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"run {run_id}: {result.status} after {result.step:,} steps")
     if result.metrics:
         typer.echo(metrics.format_table(result.metrics))

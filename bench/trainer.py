@@ -211,15 +211,15 @@ def train(
                 result = _evaluate_and_log(gan, dataset, config.eval_samples, eval_seed, tracker, history, done, data_root)
             if path is not None and done % config.checkpoint_every == 0:
                 atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
-    except KeyboardInterrupt:  # Ctrl-C: keep what was trained, then stop
+        bar.close()
+        if status == "finished":
+            result = _evaluate_and_log(gan, dataset, config.final_samples, eval_seed, tracker, history, config.steps, data_root)
+            if path is not None:
+                atomic_torch_save(checkpoint_state(gan, batches, config.steps, seed, dataset, history, sums), path)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, in training or in the final evaluation: keep what was trained
         if path is not None:
             atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
         raise
-    bar.close()
-    if status == "finished":
-        result = _evaluate_and_log(gan, dataset, config.final_samples, eval_seed, tracker, history, config.steps, data_root)
-        if path is not None:
-            atomic_torch_save(checkpoint_state(gan, batches, config.steps, seed, dataset, history, sums), path)
     return Result(status, done, result, history, path)
 
 
@@ -228,6 +228,6 @@ def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) 
     result = evaluate(gan, dataset, n, seed, data_root)
     grid, grid_labels = sample(gan, 100, seed)  # the first 100 of the same fixed noise
     gan.train()
-    history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})
     tracker.log_evaluation(result, grid, grid_labels, step)
+    history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})  # once logged
     return result

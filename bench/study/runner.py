@@ -10,6 +10,7 @@ Running the same command again continues the study.
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import subprocess
 import sys
@@ -20,9 +21,11 @@ import torch
 from mlflow import MlflowClient
 
 from bench.errors import BenchError
+from bench.files import home
 from bench.gan import variants
 from bench.study import queue, report
 from bench.study.progress import Monitor
+from bench.signals import Interrupts
 from bench.study.spec import Study
 from bench.study.worker import Options, best_trial, directions, kill_run, options_json, parent_run, repeats_name, task_name
 from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit
@@ -56,13 +59,16 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     if swept:
         yield f"swept {swept} trial{'s' * (swept > 1)} left running by a dead worker; {'they' if swept > 1 else 'it'} will resume from the checkpoint"
     client = MlflowClient(options.tracking_uri)
-    try:
-        _run_workers(options, workers, Monitor(study, options, parents, enabled=progress))
-    except KeyboardInterrupt:
-        for parent in parents.values():
-            client.set_terminated(parent, "KILLED")
-        raise
-    yield from finish(study, options, parents)
+    with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary
+        try:
+            _run_workers(options, workers, Monitor(study, options, parents, enabled=progress), interrupts)
+        except KeyboardInterrupt:
+            for parent in parents.values():
+                client.set_terminated(parent, "KILLED")
+            raise
+        yield from finish(study, options, parents)
+        if interrupts.interrupted:  # it arrived while the summary was written, and was swallowed there
+            raise KeyboardInterrupt
 
 
 def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
@@ -96,30 +102,65 @@ def sweep(study: Study, options: Options) -> int:
     return swept
 
 
-def _run_workers(options: Options, count: int, monitor: Monitor) -> None:
-    """Start ``count`` worker processes and watch them until all have exited."""
+def _run_workers(options: Options, count: int, monitor: Monitor, interrupts: Interrupts) -> None:
+    """Start ``count`` worker processes and watch them until all have exited. Ctrl-C or
+    SIGTERM stops them all, each after saving its trial, however long that takes."""
     processes = [
         subprocess.Popen([sys.executable, "-m", "bench.study.worker", options_json(dataclasses.replace(options, index=i))])
         for i in range(count)
     ]
     try:
         with monitor:
-            while any(p.poll() is None for p in processes):
+            while any(p.poll() is None for p in processes) and not interrupts.interrupted:
                 monitor.update([p.pid for p in processes])
                 monitor.wait(2.0)
             monitor.update([])
-    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the workers too: let them checkpoint
-        for p in processes:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:  # only the launcher was interrupted: pass it on
-                p.send_signal(signal.SIGINT)
-                p.wait()
+    except KeyboardInterrupt:
+        _stop(processes, interrupts)
         raise
+    if interrupts.interrupted:  # the interrupt was swallowed on its way up: the study still stops
+        _stop(processes, interrupts)
+        raise KeyboardInterrupt
     failed = [(i, p.returncode) for i, p in enumerate(processes) if p.returncode not in (0, None)]
     if failed:
         raise BenchError(f"worker{'s' * (len(failed) > 1)} {', '.join(f'{i} (exit {rc})' for i, rc in failed)} stopped early; "
                          "see the messages above, then run the same command again to continue")
+
+
+def _stop(processes: list[subprocess.Popen], interrupts: Interrupts) -> None:
+    """Ask every worker to stop (a terminal's Ctrl-C reached them already; a second
+    signal does not disturb a worker that is saving) and wait for each to save its
+    trial. A second Ctrl-C says what is being saved; a third kills the workers."""
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    said = 1
+    while running := [p for p in processes if p.poll() is None]:
+        if interrupts.count >= 3:
+            for p in running:
+                p.kill()
+            print(f"forced: killed {len(running)} worker(s); their trials resume from their last periodic checkpoint", file=sys.stderr)
+            return
+        if interrupts.count > said:
+            said = interrupts.count
+            saving = ", ".join(_running_trial(p.pid) for p in running)
+            print(f"still saving: {saving}; Ctrl-C once more to kill them (their trials lose the steps since their last checkpoint)",
+                  file=sys.stderr)
+        try:
+            running[0].wait(timeout=0.2)  # wakes at the exit, or to look at the count again
+        except subprocess.TimeoutExpired:
+            pass
+    for p in processes:
+        p.wait()
+
+
+def _running_trial(pid: int) -> str:
+    """What worker ``pid`` is training, from its progress file."""
+    try:
+        progress = json.loads((home() / "progress" / f"{pid}.json").read_text())
+        return f"worker {pid} ({progress['task']} {progress['kind']} {progress['slot']}, step {progress['step']:,})"
+    except (OSError, ValueError, KeyError):
+        return f"worker {pid}"
 
 
 def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) -> Iterator[str]:

@@ -6,6 +6,7 @@ would be valid.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,8 @@ def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
 
 def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
     where = f"variants.{label}"
+    if not re.fullmatch(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*", label) or ".." in label:
+        check.fail(where, "an entry's name becomes a folder under BENCH_HOME: use letters, digits and _ . + - (no '..', no separators)")
     plan = check.typed(where, plan, dict, "a table with variant, fixed, search and datasets")
     check.keys(f"{where}.", plan, {"variant", "fixed", "search", "datasets"})
     name = plan.get("variant", label)

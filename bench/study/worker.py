@@ -27,6 +27,7 @@ from bench.files import atomic_write, home
 from bench.gan import variants
 from bench.runs import tracked_training
 from bench.study import queue
+from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load
 from bench.tracking import MLflowTracker, git_commit
 
@@ -134,8 +135,9 @@ class _TrialTracker(MLflowTracker):
 
 
 class Worker:
-    def __init__(self, options: Options):
+    def __init__(self, options: Options, interrupts: Interrupts | None = None):
         self.options, self.study = options, load(options.study)
+        self.interrupts = interrupts or Interrupts()
         self.storage = queue.storage_for(options.storage)
         self.client = MlflowClient(options.tracking_uri)
 
@@ -166,7 +168,7 @@ class Worker:
     def _claim_all(self, optuna_study: optuna.Study, dataset, plan, n: int, repeat: bool) -> int:
         queue.sweep(optuna_study, lambda t: kill_run(self.client, t))
         trained = 0
-        while (trial := queue.claim(optuna_study, n)) is not None:
+        while not self.interrupts.interrupted and (trial := queue.claim(optuna_study, n)) is not None:
             self._run_trial(optuna_study, trial, dataset, plan, repeat)
             trained += 1
         return trained
@@ -233,14 +235,15 @@ def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwar
 
 def main(argv: list[str]) -> int:
     options = Options(**json.loads(argv[0]))
+    interrupts = Interrupts().install()  # Ctrl-C or SIGTERM: checkpoint, KILLED run, requeued slot; later ones wait
     try:
-        Worker(options).run()
+        Worker(options, interrupts).run()
     except KeyboardInterrupt:
         return 130
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return 130 if interrupts.interrupted else 0
 
 
 def options_json(options: Options) -> str:

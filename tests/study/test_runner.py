@@ -193,7 +193,8 @@ def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):
 def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes_it(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
-    path = _study_file(tmp_path, "interrupted", 1, 600, "log_every = 20, checkpoint_every = 100000")
+    # long enough (2,000 steps) that the interrupt lands in training however loaded the machine is
+    path = _study_file(tmp_path, "interrupted", 1, 2000, "log_every = 20, checkpoint_every = 100000")
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
@@ -205,7 +206,7 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     assert launcher.returncode == 130 and "run the same command to continue" in err
     checkpoint = home / "studies" / "interrupted" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
     stopped_at = torch.load(checkpoint, weights_only=True)["step"]  # written by Ctrl-C, not by checkpoint_every
-    assert 0 < stopped_at < 600
+    assert 0 < stopped_at < 2000
     _, (killed,) = _runs("interrupted", "tags.kind = 'trial'")
     assert killed.info.status == "KILLED" and killed.data.tags["state"] == "killed"
 
@@ -214,6 +215,28 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     client, runs = _runs("interrupted", "tags.kind = 'trial'")
     retry = max(runs, key=lambda r: r.info.start_time)
     assert retry.info.status == "FINISHED" and min(m.step for m in client.get_metric_history(retry.info.run_id, "loss_d")) > stopped_at
+
+
+def test_sigterm_to_the_launcher_alone_stops_every_worker_and_a_second_signal_does_not_break_the_save(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("BENCH_HOME", str(home))
+    path = _study_file(tmp_path, "terminated", 1, 2000, "log_every = 20, checkpoint_every = 100000")
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    progress = home / "progress"
+    deadline = time.time() + 180
+    while not (progress.exists() and any(progress.iterdir())) and time.time() < deadline:
+        time.sleep(0.05)  # the worker has logged its first steps
+    launcher.send_signal(signal.SIGTERM)  # as a scheduler or `docker stop` does: the launcher only
+    os.killpg(launcher.pid, signal.SIGINT)  # and an impatient Ctrl-C on top, to everyone
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130 and "run the same command to continue" in err
+    checkpoint = home / "studies" / "terminated" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
+    assert 0 < torch.load(checkpoint, weights_only=True)["step"] < 2000
+    _, (killed,) = _runs("terminated", "tags.kind = 'trial'")
+    assert killed.info.status == "KILLED"
+    trials = optuna.load_study(study_name="terminated/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # requeued for the next run
 
 
 @pytest.mark.parametrize("option, message", [

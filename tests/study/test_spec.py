@@ -64,6 +64,7 @@ MALFORMED = [
      r"variants.pacdcgan2.search.pack: samples pack, which remedy pacgan:2 sets"),
     (VALID + "[variants.dcgan]\nfixed = { beta1 = 0.0 }\nsearch = { beta1 = { type = 'float', low = 0.0, high = 0.9 } }\n",
      r"variants.dcgan.search.beta1: samples beta1, which fixed sets"),
+    (VALID + '[variants."../../escape"]\nvariant = "dcgan"\n', r'variants.../../escape: an entry\'s name becomes a folder under BENCH_HOME'),
     (VALID.replace("high = 1e-3 }", "high = 1e-3, scale = [1, 4] }"), r"search.lr_g.scale: needs a float parameter and one positive factor per setting \(lr_g\)"),
     ("sampler = 'grid'\n" + VALID, r"sampler: 'grid'; valid: tpe, random"),
     (VALID + "[variants.dcgan]\ndatasets = ['fashion-mnist']\n", r"variants.dcgan.datasets: 'fashion-mnist' is not among the study's datasets"),

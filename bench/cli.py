@@ -81,21 +81,26 @@ def evaluate(
     device: str = typer.Option("cpu"),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ndb_bins: int = typer.Option(100, help="K, the number of k-means bins for NDB/K and its JSD."),
 ) -> None:
     """Score a file of generated samples with every metric."""
     from bench import metrics, samples as sample_files
 
     images, labels = sample_files.read(samples)
-    result = metrics.score(images, labels, dataset, backbone, device, data_root)
+    result = metrics.score(images, labels, dataset, backbone, device, data_root, ndb_bins)
     typer.echo(json.dumps(result) if as_json else metrics.format_table(result))
 
 
 @app.command()
-def selfcheck(device: str = typer.Option("cpu")) -> None:
+def selfcheck(
+    device: str = typer.Option("cpu"),
+    ladders: bool = typer.Option(False, "--ladders", help="Instead: every metric on the known-answer ladders (noise, dropped classes, collapse within classes) and their checks."),
+    n: int = typer.Option(10_000, min=2000, help="Images per ladder rung."),
+) -> None:
     """Score real MNIST, whose answers are known, and check the evaluator and metrics give them."""
     from bench import selfcheck as check
 
-    for line in check.run(device):
+    for line in check.run_ladders(n, device) if ladders else check.run(device):
         typer.echo(line)
 
 

@@ -15,7 +15,8 @@ def home() -> Path:
 
 
 def cache_dir() -> Path:
-    return home() / "cache"
+    """Reference features and calibrations; ``BENCH_CACHE`` lets several homes share one."""
+    return Path(os.environ.get("BENCH_CACHE") or home() / "cache")
 
 
 def atomic_write(path: Path, write, durable: bool = False) -> None:

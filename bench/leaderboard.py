@@ -2,7 +2,8 @@
 trials' MLflow runs.
 
 Per row: best and median of the main metrics, the metrics of the trial that is best
-on the study's first objective, trial counts by state, and the compute spent.
+on the study's first objective and the step at which it first collapsed (if it did),
+how many trials ever collapsed, trial counts by state, and the compute spent.
 Pareto-optimal entries (on the study's objectives, per data set) are marked. Where
 the best configuration was retrained with the repeat seeds: mean and bootstrap 95 %
 confidence interval of each objective, and Welch's t-test against the baseline entry.
@@ -19,10 +20,11 @@ from scipy import stats
 
 from bench.errors import BenchError
 from bench.files import atomic_write
+from bench.metrics import DIRECTIONS
 from bench.study.spec import Study
 from bench.tracking import default_tracking_uri
 
-METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage"]
+METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage", "coverage_min", "ndb_k", "distinct_images"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 
 
@@ -50,14 +52,15 @@ def build(study: Study, tracking_uri: str | None = None, runs: pd.DataFrame | No
         row = {"dataset": dataset, "entry": entry, "variant": group["tags.variant"].iloc[0]}
         for metric in METRICS:
             values = done.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
-            better_low = metric in ("fid", "kl_uniform")
-            row[f"best_{metric}"] = (values.min() if better_low else values.max()) if len(values) else None
+            row[f"best_{metric}"] = (values.min() if DIRECTIONS[metric] == "minimize" else values.max()) if len(values) else None
             row[f"median_{metric}"] = values.median() if len(values) else None
         scores = done.get(f"metrics.{primary}", pd.Series(dtype=float)).dropna()
         if len(scores):
             best = done.loc[scores.idxmin() if direction == "minimize" else scores.idxmax()]
             row |= {f"chosen_{m}": best.get(f"metrics.{m}") for m, _ in study.objectives}
             row["chosen_trial"] = int(best["tags.trial"])
+            row["collapsed_at_step"] = best.get("metrics.collapsed_at_step")  # blank: never collapsed
+        row["collapsed_trials"] = int(done.get("metrics.collapsed_at_step", pd.Series(dtype=float)).notna().sum())
         states = group["tags.state"].value_counts()
         row["complete"] = int(states.get("finished", 0))
         row["pruned"] = int(states.get("pruned", 0) + states.get("diverged", 0))

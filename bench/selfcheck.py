@@ -2,13 +2,14 @@
 
 Real MNIST test images against their own reference must look perfect, and 10,000
 training images must look close; if not, the evaluator or the metrics are broken.
+``--ladders`` adds the known-answer ladders of ``bench.ladders``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bench import data, evaluator, metrics
+from bench import data, evaluator, ladders, metrics
 from bench.errors import BenchError
 
 CHECKS = {  # (split, description, test on the result)
@@ -41,3 +42,16 @@ def run(device: str = "cpu") -> Iterator[str]:
     if failed:
         raise BenchError(f"self-check failed: {'; '.join(failed)}")
     yield "\nself-check passed"
+
+
+def run_ladders(n: int = 10_000, device: str = "cpu") -> Iterator[str]:
+    """Every metric on every rung of the ladders, as a Markdown table, then their checks."""
+    results = ladders.table(n=n, device=device)
+    yield results.drop(columns="n").to_markdown(index=False, floatfmt=".3g")
+    failed = ladders.failures(results)
+    for ladder, checks in ladders.CHECKS.items():
+        for what, _ in checks:
+            yield f"{'FAIL' if f'{ladder}: {what}' in failed else 'PASS'}  {ladder}: {what}"
+    if failed:
+        raise BenchError(f"ladder checks failed: {'; '.join(failed)}")
+    yield f"\nladder checks passed ({n:,} images per rung)"

@@ -21,6 +21,7 @@ from bench.files import atomic_torch_save
 from bench.gan import graphed
 from bench.gan.config import Config
 from bench.gan.model import GAN, NUM_CLASSES
+from bench.metrics import collapse
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -229,5 +230,8 @@ def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) 
     grid, grid_labels = sample(gan, 100, seed)  # the first 100 of the same fixed noise
     gan.train()
     tracker.log_evaluation(result, grid, grid_labels, step)
+    first_collapse = collapse.collapsed_at(history) is None and collapse.collapsed(result)
     history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})  # once logged
+    if first_collapse:
+        tracker.log_metrics({"collapsed_at_step": step}, step)
     return result

@@ -5,10 +5,12 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def bench_home(tmp_path_factory):
-    """Everything tests write (reference caches, runs) goes to one temp folder."""
+    """Everything tests write (reference caches, runs) goes to one temp folder; tests
+    that use a home of their own still share its cache (built once per session)."""
     home = tmp_path_factory.mktemp("bench-home")
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_HOME", str(home))
+    mp.setenv("BENCH_CACHE", str(home / "cache"))
     yield home
     mp.undo()
 

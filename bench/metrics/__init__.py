@@ -1,8 +1,9 @@
 """The metric suite: ``score(images)`` -> one flat dict of numbers.
 
-Each metric module exposes ``compute(real: Features, fake: Features) -> dict``;
-``METRICS`` is the registry and ``score`` runs all of them on features that are
-extracted once (generated images) or read from the cache (the real test set).
+Each metric module exposes ``compute(real: Reference, fake: Features) -> dict``;
+``METRICS`` is the registry, ``DIRECTIONS`` says which way each number is better,
+and ``score`` runs all of them on features that are extracted once (generated
+images) or read from the cache (the real test set and its calibration).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from torch import Tensor
 
 from bench import data, evaluator
 from bench.errors import BenchError
-from bench.metrics import conditional, fid, inception_score, kid, modes, prdc
+from bench.metrics import conditional, fid, inception_score, kid, modes, ndb, per_class, prdc, support
 from bench.metrics.features import Features, extract
-from bench.metrics.reference import reference
+from bench.metrics.reference import Reference, reference
 
 METRICS = {
     "fid": fid.compute,
@@ -22,7 +23,16 @@ METRICS = {
     "is": inception_score.compute,
     "modes": modes.compute,
     "prdc": prdc.compute,
+    "per_class": per_class.compute,
+    "ndb": ndb.compute,
+    "distinct_images": support.compute,
     "conditional": conditional.compute,
+}
+DIRECTIONS = {  # every scalar a study can optimise or the leaderboard ranks -> which way is better
+    "fid": "minimize", "kid": "minimize", "kl_uniform": "minimize", "ndb_k": "minimize", "ndb_jsd": "minimize",
+    "is": "maximize", "modes": "maximize", "precision": "maximize", "recall": "maximize", "density": "maximize",
+    "coverage": "maximize", "recall_min": "maximize", "coverage_min": "maximize", "distinct_images": "maximize",
+    "confident": "maximize", "label_accuracy": "maximize",
 }
 BACKBONES = ("evaluator", "inception")
 MIN_SAMPLES = 10
@@ -66,13 +76,17 @@ def score(
     backbone: str = "evaluator",
     device: str = "cpu",
     data_root=None,
+    ndb_bins: int = ndb.BINS,
 ) -> dict:
-    """Every metric for uint8 ``images`` (and requested ``labels`` of a conditional generator)."""
+    """Every metric for uint8 ``images`` (and requested ``labels`` of a conditional generator);
+    ``ndb_bins`` is NDB's K."""
     data.check_name(dataset)
     images = check_images(images, labels, dataset)
+    if not 2 <= ndb_bins <= ndb.FIT_SAMPLES // 20:
+        raise BenchError(f"ndb_bins={ndb_bins}; NDB needs 2..{ndb.FIT_SAMPLES // 20} bins (at least 20 fitting images each)")
     judge = evaluator.load(dataset, device)
     net = load_backbone(backbone, device)
-    real = reference(dataset, judge, backbone, net, data_root)
+    real = reference(dataset, judge, backbone, net, data_root, ndb_bins)
     fake = extract(images, judge, None if labels is None else labels.long(), net)
     return score_features(real, fake) | {
         "n": len(images),
@@ -82,10 +96,11 @@ def score(
     }
 
 
-def score_features(real: Features, fake: Features) -> dict:
+def score_features(real: Reference, fake: Features, names=METRICS) -> dict:
+    """The ``names`` metrics (default: all) of ``fake`` against ``real``."""
     results = {}
-    for compute in METRICS.values():
-        results |= compute(real, fake)
+    for name in names:
+        results |= METRICS[name](real, fake)
     return results
 
 

@@ -27,15 +27,18 @@ def knn_radii(x: Tensor, *ks: int) -> list[Tensor]:
     return [nearest[:, k] for k in ks]  # column 0 is the row itself
 
 
-def prdc(real: Tensor, fake: Tensor, k_pr: int = K_PRECISION_RECALL, k_dc: int = K_DENSITY_COVERAGE) -> dict[str, float]:
-    real_pr, real_dc = knn_radii(real, k_pr, k_dc)
-    (fake_pr,) = knn_radii(fake, k_pr)
+def prdc(real: Tensor, fake: Tensor, k_pr: int = K_PRECISION_RECALL, k_dc: int = K_DENSITY_COVERAGE,
+         real_radii: tuple[Tensor, Tensor] | None = None) -> dict[str, float]:
+    """``real_radii``: ``knn_radii(real, k_pr, k_dc)`` when already known (the reference caches them)."""
+    real_pr, real_dc = real_radii if real_radii is not None else knn_radii(real, k_pr, k_dc)
+    # fewer than k+1 samples span no k-NN manifold: zero radii, so they recall nothing
+    (fake_pr,) = knn_radii(fake, k_pr) if len(fake) > k_pr else (torch.zeros(len(fake), device=fake.device),)
     fake_in_real = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)  # precision
     density = torch.zeros(len(fake), device=fake.device)
     real_in_fake = torch.zeros(len(real), dtype=torch.bool, device=real.device)  # recall
     nearest_fake = torch.full((len(real),), float("inf"), device=real.device)  # coverage
     start = 0
-    for chunk in fake.split(CHUNK):
+    for chunk in fake.split(CHUNK) if len(fake) else ():  # (an empty tensor splits into one empty chunk)
         stop = start + len(chunk)
         d = torch.cdist(real, chunk)  # [R, chunk]
         fake_in_real[start:stop] = (d < real_pr[:, None]).any(0)
@@ -44,12 +47,12 @@ def prdc(real: Tensor, fake: Tensor, k_pr: int = K_PRECISION_RECALL, k_dc: int =
         nearest_fake = torch.minimum(nearest_fake, d.amin(1))
         start = stop
     return {
-        "precision": float(fake_in_real.float().mean()),
+        "precision": float(fake_in_real.float().mean()) if len(fake) else 0.0,
         "recall": float(real_in_fake.float().mean()),
-        "density": float(density.mean()),
+        "density": float(density.mean()) if len(fake) else 0.0,
         "coverage": float((nearest_fake < real_dc).float().mean()),
     }
 
 
 def compute(real: Features, fake: Features) -> dict[str, float]:
-    return prdc(real.embedding, fake.embedding)
+    return prdc(real.embedding, fake.embedding, real_radii=getattr(real, "radii", None))

@@ -15,13 +15,9 @@ from bench import data
 from bench.errors import BenchError
 from bench.gan import plugins, variants
 from bench.gan.config import FIELDS, REMEDIES, check_type
+from bench.metrics import DIRECTIONS
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-METRICS = {  # metric -> the direction that is better
-    "fid": "minimize", "kid": "minimize", "kl_uniform": "minimize",
-    "is": "maximize", "modes": "maximize", "precision": "maximize", "recall": "maximize",
-    "density": "maximize", "coverage": "maximize", "confident": "maximize", "label_accuracy": "maximize",
-}
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 PARAM_TYPES = ("float", "log-float", "int", "categorical")
@@ -185,7 +181,7 @@ def _evaluation_number(check: _Checker, where: str, key: str, value) -> None:
 def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
     items = check.typed("objectives", raw, list, "a list of metric names")
     if not items:
-        check.fail("objectives", f"empty; choose from: {', '.join(METRICS)}")
+        check.fail("objectives", f"empty; choose from: {', '.join(DIRECTIONS)}")
     result = []
     for i, item in enumerate(items):
         if isinstance(item, str):
@@ -193,9 +189,9 @@ def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
         item = check.typed(f"objectives[{i}]", item, dict, "a metric name or {metric, direction}")
         check.keys(f"objectives[{i}].", item, {"metric", "direction"}, {"metric"})
         metric = item["metric"]
-        if metric not in METRICS:
-            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(METRICS)}")
-        direction = item.get("direction", METRICS[metric])
+        if metric not in DIRECTIONS:
+            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(DIRECTIONS)}")
+        direction = item.get("direction", DIRECTIONS[metric])
         if direction not in ("minimize", "maximize"):
             check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: minimize, maximize")
         result.append((metric, direction))

@@ -19,10 +19,10 @@ app.add_typer(evaluator_app, name="evaluator")
 DATA_ROOT_HELP = "torchvision-layout folder (ROOT/MNIST/raw, ROOT/FashionMNIST/raw) instead of the built-in sources."
 
 
-def _check_out(out: Path | None, option: str = "--out") -> None:
+def _check_out(out: Path | None) -> None:
     """An output file's folder must exist: a typo must not create a tree of folders."""
     if out is not None and not out.parent.is_dir():
-        raise BenchError(f"{option} {out}: folder {out.parent} does not exist; create it first or choose another path")
+        raise BenchError(f"--out {out}: folder {out.parent} does not exist; create it first or choose another path")
 
 
 def _cuda() -> bool:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from bench.errors import BenchError
+from bench.errors import BenchError, RunFailed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Benchmark GAN variants on MNIST-like data.")
 evaluator_app = typer.Typer(no_args_is_help=True, help="The classifier that every metric is computed with.")
 app.add_typer(evaluator_app, name="evaluator")
 
 DATA_ROOT_HELP = "torchvision-layout folder (ROOT/MNIST/raw, ROOT/FashionMNIST/raw) instead of the built-in sources."
+
+
+def _check_out(out: Path | None) -> None:
+    """An output file's folder must exist: a typo must not create a tree of folders."""
+    if out is not None and not out.parent.is_dir():
+        raise BenchError(f"--out {out}: folder {out.parent} does not exist; create it first or choose another path")
 
 
 def _cuda() -> bool:
@@ -25,12 +32,32 @@ def _cuda() -> bool:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
-    try:
-        app(prog_name="bench")
+    """Console entry point: bad input and usage errors become one line on stderr and
+    exit code 2, failures after the work started exit 1 (see ``bench.errors``)."""
+    try:  # typer 0.22+ carries its own copy of click
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
+    try:  # standalone_mode=False: click's errors come here instead of as a multi-line box
+        code = app(prog_name="bench", standalone_mode=False)
+    except getattr(click_errors, "NoArgsIsHelpError", ()):
+        code = 2  # typer has printed the help already
+    except click_errors.ClickException as e:  # "Invalid value for '--trials': ..." -> "--trials: ..."
+        message = re.sub(r"^Invalid value for '([^']+)': ", r"\1: ", e.format_message())
+        _error(message, e.exit_code, getattr(e, "ctx", None))
+    except typer.Abort:  # end of input in a prompt
+        code = 1
     except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _error(str(e), e.exit_code)
+    sys.exit(code or 0)
+
+
+def _error(message: str, code: int, ctx=None) -> None:
+    """``error: <message>`` on exactly one line: the contract for every bad input."""
+    more = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print("error: " + " ".join(message.split()).rstrip(".") + more, file=sys.stderr)
+    sys.exit(code)
 
 
 @app.command("data")
@@ -67,7 +94,7 @@ def evaluator_train(
     test_accuracy = accuracy(model, data.load(dataset, "test", data_root))
     target = evaluator.TARGET_ACCURACY[dataset]
     if test_accuracy < target:  # never replace working weights with weaker ones
-        raise BenchError(f"test accuracy {test_accuracy:.2%} is below the {target:.1%} target; nothing written, train longer with --epochs")
+        raise RunFailed(f"test accuracy {test_accuracy:.2%} is below the {target:.1%} target; nothing written, train longer with --epochs")
     info = {"test_accuracy": test_accuracy, "epochs": epochs, "seed": seed, "torch": torch.__version__}
     info = evaluator.save(model, dataset, info, out or evaluator.WEIGHTS)
     typer.echo(f"{dataset}: test accuracy {test_accuracy:.2%} (target {target:.1%}), sha256 {info['sha256']}")
@@ -84,9 +111,11 @@ def evaluate(
     ndb_bins: int = typer.Option(100, help="K, the number of k-means bins for NDB/K and its JSD."),
 ) -> None:
     """Score a file of generated samples with every metric."""
-    from bench import metrics, samples as sample_files
+    from bench import data, metrics, samples as sample_files
 
     images, labels = sample_files.read(samples)
+    if data_root is not None:  # the reference may come from the cache; a bad root is still an error
+        data.check_available(dataset, data_root)
     result = metrics.score(images, labels, dataset, backbone, device, data_root, ndb_bins)
     typer.echo(json.dumps(result) if as_json else metrics.format_table(result))
 
@@ -170,7 +199,7 @@ def train(
     if result.metrics:
         typer.echo(metrics.format_table(result.metrics))
     if result.status != "finished":
-        raise BenchError(f"training {result.status} at step {result.step}; see run {run_id} in 'mlflow ui'")
+        raise RunFailed(f"training {result.status} at step {result.step}; see run {run_id} in 'mlflow ui'")
 
 
 @app.command()
@@ -194,6 +223,7 @@ def sample(
 
     if out.suffix not in (".npz", ".png"):
         raise BenchError(f"--out {out}: use a .npz or .png file name")
+    _check_out(out)
     generator, dataset = load_generator(run, tracking_uri, device)
     if digit is not None and not generator.config.conditional:
         raise BenchError("--digit needs a conditional model; this generator is unconditional")
@@ -245,6 +275,9 @@ def leaderboard(
     from bench import leaderboard as board
     from bench.study import spec
 
+    _check_out(out)
+    if fmt not in board.FORMATS:  # before the runs are read
+        raise BenchError(f"--format {fmt!r}; valid: {', '.join(board.FORMATS)}")
     table = board.build(spec.load(study), tracking_uri)
     text = board.export(table, fmt, out)
     typer.echo(text if out is None else f"leaderboard of {len(table)} rows written to {out}")
@@ -252,7 +285,7 @@ def leaderboard(
 
 @app.command()
 def ui(
-    port: int = typer.Option(5000, help="Port on 127.0.0.1."),
+    port: int = typer.Option(5000, min=1, max=65535, help="Port on 127.0.0.1."),
     tracking_uri: Optional[str] = typer.Option(None, help="Backend store (default: sqlite:///mlruns/mlflow.db)."),
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against mlruns/ (Ctrl-C stops it)."""
@@ -273,7 +306,7 @@ def ui(
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
     variant: Optional[str] = typer.Option(None, help="Time bench's trainer on this variant against a plain PyTorch loop."),
-    n: int = typer.Option(10_000, help="--metrics: number of samples to score."),
+    n: int = typer.Option(10_000, min=10, help="--metrics: number of samples to score (the metrics need 10)."),
     steps: int = typer.Option(300, min=1, help="--variant: training steps timed in each loop."),
     device: str = typer.Option("cpu"),
     repeats: int = typer.Option(3, min=1, help="--metrics: best of this many runs."),

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.files import atomic_write
 from bench.metrics import DIRECTIONS
 from bench.study.spec import Study
-from bench.tracking import default_tracking_uri
+from bench.tracking import check_tracking_uri, default_tracking_uri, store_exists
 
 METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage", "coverage_min", "ndb_k", "distinct_images"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
@@ -31,8 +31,10 @@ FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 def trial_runs(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
     """The study's trial and repeat runs; of a slot run more than once (a dead worker's
     run, then its retry) only the last counts."""
-    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
-    if mlflow.get_experiment_by_name(study.name) is None:
+    uri = tracking_uri or default_tracking_uri()
+    check_tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    if not store_exists(uri) or mlflow.get_experiment_by_name(study.name) is None:  # an absent store is not created
         raise BenchError(f"study {study.name!r} has no runs yet; run it with 'bench run --study {study.name}'")
     runs = mlflow.search_runs(experiment_names=[study.name], output_format="pandas")
     runs = runs[runs.get("tags.kind", pd.Series(dtype=str)).isin(["trial", "repeat"])] if len(runs) else runs

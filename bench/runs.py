@@ -18,7 +18,7 @@ from bench.files import atomic_torch_save, home
 from bench.gan import variants
 from bench.gan.config import Config
 from bench.gan.model import GAN
-from bench.tracking import MLflowTracker, default_tracking_uri, git_commit
+from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit, store_exists
 
 GENERATOR = "generator.pt"
 
@@ -48,7 +48,11 @@ def train_run(
     data.check_name(dataset)
     check_device(device)
     config = variants.get(variant).config(([f"steps={steps}"] if steps else []) + list(settings))
-    judge = evaluator.load(dataset)  # fail before training if the evaluator is missing
+    # every input is checked before the tracker creates the store and the run
+    data.check_available(dataset, data_root)
+    judge = evaluator.load(dataset)
+    tracking_uri = tracking_uri or default_tracking_uri()
+    check_tracking_uri(tracking_uri)
     tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256, "git_commit": git_commit()}
     tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri)
     result = tracked_training(tracker, config, dataset, seed, device, home() / "runs" / tracker.run_id, progress, data_root)
@@ -120,8 +124,16 @@ def load_generator(reference: str, tracking_uri: str | None = None, device: str 
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
+        uri = tracking_uri or default_tracking_uri()
+        check_tracking_uri(uri)
+        if not store_exists(uri):  # reading would create an empty store
+            raise BenchError(f"run {reference}: not found, {uri} holds no runs yet; see 'bench ui' for run ids")
+        client = MlflowClient(uri)
         try:
-            client = MlflowClient(tracking_uri or default_tracking_uri())
+            client.get_run(reference)
+        except MlflowException:
+            raise BenchError(f"run {reference}: not found in {uri}; see 'bench ui' for run ids, or pass --tracking-uri") from None
+        try:
             path = Path(client.download_artifacts(reference, GENERATOR, tempfile.mkdtemp()))
         except (MlflowException, OSError) as e:
             raise BenchError(f"run {reference}: no {GENERATOR} artifact ({str(e).splitlines()[0]}); was it trained to the end?") from None

@@ -17,13 +17,22 @@ from bench.files import atomic_write
 
 
 def read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    how = "write one with numpy.savez(path, images=..., labels=...)"
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)  # never unpickle: a sample file must not run code
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise BenchError(f"{path}: a single .npy array, not an .npz; {how}")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise BenchError(f"{path}: file not found") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise BenchError(f"{path}: not a readable .npz file ({e}); write one with numpy.savez(path, images=..., labels=...)") from None
+    except ValueError as e:
+        if "pickle" not in str(e):
+            raise BenchError(f"{path}: not a readable .npz file ({e}); {how}") from None
+        # numpy takes any file that is neither zip nor .npy for a pickle
+        raise BenchError(f"{path}: not a readable .npz file: pickled or object data is refused; {how} from plain arrays") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise BenchError(f"{path}: not a readable .npz file ({e}); {how}") from None
     if "images" not in arrays:
         raise BenchError(f"{path}: no 'images' array (found: {', '.join(arrays) or 'nothing'}); save the samples under the key 'images'")
     images, labels = arrays["images"], arrays.get("labels")

@@ -35,19 +35,52 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{home() / 'mlflow.db'}"
 
 
-def check_tracking_uri(uri: str) -> None:
-    """Fail early, in one line, on a tracking store that cannot be used; a server that
-    does not answer is asked once, not MLflow's default seven times with backoff."""
-    from mlflow.exceptions import MlflowException
+# Stores MLflow can use: SQLite, a tracking server, a database server (SQLAlchemy URLs)
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+_TRACKING_FIX = "give sqlite:///PATH or http://HOST:PORT of an MLflow server, or leave it out for sqlite:///mlruns/mlflow.db"
 
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` store (relative to the current folder), else None."""
+    if not uri.startswith("sqlite:///") or uri.partition("?")[0] == "sqlite:///:memory:":
+        return None
+    return Path(uri[len("sqlite:///"):].partition("?")[0])
+
+
+def store_exists(uri: str) -> bool:
+    """False for a SQLite store not created yet: commands that only read must not open it,
+    as opening creates an empty one."""
+    path = _sqlite_path(uri)
+    return path is None or path.exists()
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail early, in one line and without writing anything, on a tracking store that
+    cannot be used. A SQLite file not there yet is only checked for its folder (opening
+    it would create it); a server that does not answer is asked once, not MLflow's
+    default seven times with backoff."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    scheme = uri.partition(":")[0].partition("+")[0] if ":" in uri else ""
+    if scheme not in TRACKING_SCHEMES:  # MLflow would take a bare word for a deprecated file store
+        raise BenchError(f"--tracking-uri {uri}: {'no' if not scheme else 'unknown'} scheme{f' {scheme!r}' if scheme else ''}; {_TRACKING_FIX}")
+    path = _sqlite_path(uri)
+    if path is not None and not path.exists():
+        if not path.parent.is_dir() and path.parent.resolve() != home().resolve():  # home() is created when work starts
+            raise BenchError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first, or {_TRACKING_FIX}")
+        return
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"})
     try:
         MlflowClient(uri).search_experiments(max_results=1)
-    except (MlflowException, OSError) as e:
+    except ImportError as e:  # a database URL whose driver is not installed
+        raise BenchError(f"--tracking-uri {uri}: its driver is missing ({e}); install it, or {_TRACKING_FIX}") from None
+    except (MlflowException, SQLAlchemyError, OSError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
-        raise BenchError(f"--tracking-uri {uri}: {reason[:200]}; give sqlite:///PATH or http://HOST:PORT of an MLflow server, "
-                         "or leave it out for sqlite:///mlruns/mlflow.db") from None
+        if scheme.startswith("http") and reason.startswith("API request to"):  # requests' paragraph of pools and retries
+            reason = "no MLflow server answers there"
+        raise BenchError(f"--tracking-uri {uri}: {reason[:200]}; {_TRACKING_FIX}") from None
     finally:
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)

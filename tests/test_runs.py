@@ -73,6 +73,13 @@ def test_sample_from_a_run_id_writes_npz_and_png(finished_run, bench, tmp_path):
     assert code == 2 and "needs a conditional model" in err
 
 
+def test_sample_a_run_id_the_store_does_not_hold(finished_run, bench, tmp_path):
+    missing = "f" * 32
+    code, out, err = bench("sample", missing, "--out", tmp_path / "x.png")
+    assert code == 2 and out == "" and err.startswith(f"error: run {missing}: not found in sqlite:///") and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_sample_a_conditional_checkpoint_draws_the_digit_asked_for(tmp_path, bench):
     config = runs.variants.get("seed003-cgan").config(["steps=20", "log_every=10", "final_samples=100"])
     result = trainer.train(config, run_dir=tmp_path, progress=False)

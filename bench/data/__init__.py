@@ -77,12 +77,14 @@ def source_dir(name: str, root: str | Path | None = None, download: bool = False
     """The folder holding ``name``'s IDX files; a one-line error when there is none."""
     if root is not None:
         directory = Path(root) / _TORCHVISION_DIR[name] / "raw"
+        if not Path(root).is_dir() and not download:
+            raise BenchError(f"--data-root {root}: no such folder; give a torchvision-layout folder (ROOT/{_TORCHVISION_DIR[name]}/raw)")
         if download:
             _torchvision_download(name, Path(root))
         if not directory.is_dir():
             raise BenchError(
                 f"{directory}: not found; --data-root must be a torchvision-layout folder"
-                f" (ROOT/{_TORCHVISION_DIR[name]}/raw), or add --download on a machine with a network"
+                f" (ROOT/{_TORCHVISION_DIR[name]}/raw), or fetch it with 'bench data --data-root ROOT --download' on a machine with a network"
             )
         return directory
     if download:
@@ -95,6 +97,17 @@ def source_dir(name: str, root: str | Path | None = None, download: bool = False
             " 'apt-get install dataset-fashion-mnist' or pass --data-root DIR (torchvision layout)"
         )
     return DEBIAN_FASHION_MNIST
+
+
+def check_available(name: str, root: str | Path | None = None) -> None:
+    """A one-line error when ``name``'s files are not there: commands call it before
+    they write anything (the checksums are checked when the files are read)."""
+    check_name(name)
+    base = "mnist" if name == "stacked-mnist" else name
+    directory = source_dir(base, root)
+    missing = [file for files in _FILES.values() for file in files if not idx_path(directory, file).exists()]
+    if missing:
+        raise BenchError(f"{directory}: {', '.join(missing)} missing (plain or .gz); copy them there, or see 'bench data'")
 
 
 def idx_path(directory: Path, file: str) -> Path:

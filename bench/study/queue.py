@@ -52,6 +52,13 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
                          "postgresql://user:password@host/db (its driver: pip install -e '.[postgres]'), or leave it out for the journal file") from None
 
 
+def check_storage(url: str | None) -> None:
+    """A one-line error for a storage URL that cannot be used; the default journal file
+    is only created when the study starts."""
+    if url is not None:
+        storage_for(url)
+
+
 def load_existing(storage, name: str) -> optuna.Study | None:
     """The Optuna study ``name``, or None while nobody has created it (a task's repeats)."""
     try:

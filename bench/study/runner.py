@@ -20,7 +20,8 @@ import optuna
 import torch
 from mlflow import MlflowClient
 
-from bench.errors import BenchError
+from bench import data, evaluator
+from bench.errors import BenchError, RunFailed
 from bench.files import home
 from bench.gan import variants
 from bench.study import queue, report
@@ -49,8 +50,11 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
         raise BenchError(f"--workers {workers}; give at least 1")
     n = trials or study.trials
     options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri())
-    queue.storage_for(storage)  # both stores are checked before anything is written
+    for dataset in study.datasets:  # everything is checked before anything is written
+        data.check_available(dataset)
+        evaluator.load(dataset)
     check_tracking_uri(options.tracking_uri)
+    queue.check_storage(storage)  # last: a new SQLite storage is created by its check
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
     yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
            f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)}")
@@ -123,7 +127,7 @@ def _run_workers(options: Options, count: int, monitor: Monitor, interrupts: Int
         raise KeyboardInterrupt
     failed = [(i, p.returncode) for i, p in enumerate(processes) if p.returncode not in (0, None)]
     if failed:
-        raise BenchError(f"worker{'s' * (len(failed) > 1)} {', '.join(f'{i} (exit {rc})' for i, rc in failed)} stopped early; "
+        raise RunFailed(f"worker{'s' * (len(failed) > 1)} {', '.join(f'{i} (exit {rc})' for i, rc in failed)} stopped early; "
                          "see the messages above, then run the same command again to continue")
 
 

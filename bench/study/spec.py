@@ -115,9 +115,13 @@ def load(name: str) -> Study:
         shipped = ", ".join(sorted(p.stem for p in STUDIES.glob("*.toml")))
         raise BenchError(f"{path}: no such study; shipped studies: {shipped}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:  # a binary file, or another encoding
+        raise BenchError(f"{path}: not UTF-8 text (byte {e.start}); a study is a TOML file, see studies/README.md") from None
+    except OSError as e:  # a folder, or no permission
+        raise BenchError(f"{path}: cannot be read ({e.strerror}); give a study's name or a .toml file") from None
     except tomllib.TOMLDecodeError as e:
-        raise BenchError(f"{path}: not valid TOML ({e})") from None
+        raise BenchError(f"{path}: not valid TOML ({e}); see studies/README.md") from None
     plugins.add_search_path(path.parent)  # plug-ins ("module:attribute") may sit next to the study file
     return parse(raw, path)
 

@@ -24,7 +24,7 @@ from bench.metrics import DIRECTIONS
 from bench.study.spec import Study
 from bench.tracking import check_tracking_uri, default_tracking_uri, store_exists
 
-METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage", "coverage_min", "ndb_k", "distinct_images"]
+METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage", "recall_min", "coverage_min", "ndb_k", "ndb_jsd", "distinct_images"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 
 

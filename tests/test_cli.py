@@ -7,7 +7,8 @@ import pytest
 
 from bench import data
 
-KEYS = {"fid", "kid", "is", "modes", "modes_total", "kl_uniform", "precision", "recall", "density", "coverage", "n", "evaluator_sha256"}
+KEYS = {"fid", "kid", "is", "modes", "modes_total", "kl_uniform", "precision", "recall", "density", "coverage", "n", "evaluator_sha256",
+        "ndb_k", "ndb_jsd", "distinct_images", "recall_min", "coverage_min", "recall_per_class", "coverage_per_class"}
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,15 @@ def test_evaluate_json_has_every_key(bench, tmp_path, digits):
     assert code == 0
     assert KEYS <= result.keys() and "label_accuracy" not in result
     assert result["n"] == 1000 and result["modes"] == 10
+
+
+def test_ndb_bins_sets_k(bench, tmp_path, digits):
+    np.savez(tmp_path / "s.npz", images=digits[0][:200])
+    scores = [json.loads(bench("evaluate", tmp_path / "s.npz", "--json", *k)[1]) for k in ([], ["--ndb-bins", "10"])]
+    assert scores[0]["ndb_k"] * 100 % 1 == pytest.approx(0) and scores[1]["ndb_k"] * 10 % 1 == pytest.approx(0)  # counts of K bins
+    assert scores[0]["ndb_jsd"] != scores[1]["ndb_jsd"] and scores[0]["fid"] == scores[1]["fid"]
+    code, _, err = bench("evaluate", tmp_path / "s.npz", "--ndb-bins", "1")
+    assert code == 2 and "ndb_bins=1; NDB needs 2..500 bins" in err
 
 
 def test_evaluate_with_labels_adds_label_accuracy(bench, tmp_path, digits):

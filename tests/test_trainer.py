@@ -72,3 +72,39 @@ def test_fashion_mnist_and_resized_variants_train(tmp_path):
     assert result.status == "finished" and result.metrics["dataset"] == dataset
     images, _ = trainer.sample(trainer.GAN(config, 1), 4, seed=0)
     assert images.shape == (4, 1, 28, 28)  # 32x32 output scored at 28x28
+
+
+class _Recorder(trainer.Tracker):
+    def __init__(self):
+        self.logged = []
+
+    def log_metrics(self, values, step):
+        self.logged.append((step, values))
+
+
+def test_the_first_collapsed_evaluation_is_logged_once_as_collapsed_at_step(tmp_path):
+    from bench.metrics import collapse
+
+    config = variants.get("seed000-fc").config(["steps=20", "log_every=10", "eval_every=10", "eval_samples=200", "final_samples=200"])
+    recorder = _Recorder()
+    result = trainer.train(config, tracker=recorder, progress=False)
+    evaluations = [h for h in result.history if "modes" in h]
+    assert [h["step"] for h in evaluations] == [10, 20]
+    assert all("ndb_k" in h and "distinct_images" in h and "coverage_min" in h for h in evaluations)
+    first = next(h["step"] for h in evaluations if collapse.collapsed(h))  # 10 steps of training: surely collapsed
+    logged = [(step, v["collapsed_at_step"]) for step, v in recorder.logged if "collapsed_at_step" in v]
+    assert logged == [(first, first)]
+    assert collapse.collapsed_at(result.history) == first
+
+
+def test_collapsed_means_a_lost_class_or_most_bins_off():
+    from bench.metrics import collapse
+
+    fine = {"modes": 10, "modes_total": 10, "ndb_k": 0.1}
+    assert not collapse.collapsed(fine)
+    assert collapse.collapsed(fine | {"modes": 9})
+    assert collapse.collapsed(fine | {"ndb_k": collapse.NDB_COLLAPSED + 0.01})
+    assert not collapse.collapsed({"modes": 900, "modes_total": 1000, "ndb_k": 0.1})  # stacked: judged by NDB only
+    history = [{"step": 10, "loss_d": 1.0}, {"step": 10, **fine}, {"step": 20, **fine, "modes": 8}, {"step": 30, **fine}]
+    assert collapse.collapsed_at(history) == 20
+    assert collapse.collapsed_at(history[:2]) is None

@@ -114,6 +114,9 @@ def test_leaderboard_has_a_row_per_entry_in_every_format(smoke_home, tmp_path):
     baseline = table["entry"] == "seed000-fc"  # the first entry, by default
     assert table.loc[baseline, "p_vs_baseline"].isna().all() and table.loc[~baseline, "p_vs_baseline"].between(0, 1).all()
     assert table["best_fid"].le(table["median_fid"]).all()
+    assert {"best_ndb_k", "best_distinct_images", "best_coverage_min", "collapsed_at_step", "collapsed_trials"} <= set(table)
+    assert table["collapsed_trials"].between(0, table["complete"]).all()
+    assert table["collapsed_at_step"].dropna().isin([100, 200]).all()  # the evaluation steps
     assert "cpu_seconds" in table and (table["cpu_seconds"] > 0).all()
     for fmt in ("csv", "md", "html", "latex"):
         text = leaderboard.export(table, fmt)

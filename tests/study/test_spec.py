@@ -105,3 +105,10 @@ def test_a_tied_parameter_must_name_settings_of_one_type(tmp_path):
                                   'lr = { type = "log-float", low = 1e-4, high = 1e-3, sets = ["lr_g", "batch_size"] }'))
     with pytest.raises(BenchError, match=r"search.lr.sets: settings of different types \(lr_g, batch_size\) cannot share a value"):
         spec.load(str(path))
+
+
+@pytest.mark.parametrize("metric, direction", [("ndb_k", "minimize"), ("ndb_jsd", "minimize"), ("distinct_images", "maximize"), ("coverage_min", "maximize")])
+def test_the_collapse_metrics_are_objectives_with_their_declared_direction(tmp_path, metric, direction):
+    path = tmp_path / "ok.toml"
+    path.write_text(VALID.replace('["fid"]', f'["fid", "{metric}"]'))
+    assert spec.load(str(path)).objectives == (("fid", "minimize"), (metric, direction))

@@ -20,7 +20,7 @@ from scipy import stats
 from bench.errors import BenchError
 from bench.files import atomic_write
 from bench.study.spec import Study
-from bench.tracking import default_tracking_uri
+from bench.tracking import check_tracking_uri, default_tracking_uri
 
 METRICS = ["fid", "is", "modes", "kl_uniform", "precision", "recall", "coverage"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
@@ -29,7 +29,9 @@ FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 def trial_runs(study: Study, tracking_uri: str | None = None) -> pd.DataFrame:
     """The study's trial and repeat runs; of a slot run more than once (a dead worker's
     run, then its retry) only the last counts."""
-    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
+    tracking_uri = tracking_uri or default_tracking_uri()
+    check_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
     if mlflow.get_experiment_by_name(study.name) is None:
         raise BenchError(f"study {study.name!r} has no runs yet; run it with 'bench run --study {study.name}'")
     runs = mlflow.search_runs(experiment_names=[study.name], output_format="pandas")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,7 @@ def check_tracking_uri(uri: str) -> None:
     does not answer is asked once, not MLflow's default seven times with backoff."""
     from mlflow.exceptions import MlflowException
 
+    check_sqlite_file(uri)
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"})
     try:
@@ -51,6 +54,29 @@ def check_tracking_uri(uri: str) -> None:
     finally:
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI, else None."""
+    return Path(uri[len("sqlite:///") :].split("?")[0]) if uri.startswith("sqlite:///") else None
+
+
+def check_sqlite_file(uri: str) -> None:
+    """A damaged SQLite file (garbage bytes, cut short) in one line naming it, before MLflow
+    and SQLAlchemy turn it into a traceback, or a trial fails on it halfway. SQLite's
+    quick_check reads every page once; opened read-only, it changes nothing."""
+    path = sqlite_path(uri)
+    if path is None or not path.is_file() or path.stat().st_size == 0:  # no file yet: MLflow creates it
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            verdict = "\n".join(row[0] for row in db.execute("PRAGMA quick_check(3)"))
+    except sqlite3.Error as e:
+        verdict = str(e)
+    if verdict != "ok":
+        reason = " ".join(verdict.split())[:200]
+        raise BenchError(f"{path}: the MLflow database is damaged ({reason}); restore it from a backup, or move it aside "
+                         "to start an empty one (its runs are then gone from MLflow; their artifacts stay on disk)")
 
 
 def git_commit() -> str:

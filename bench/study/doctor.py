@@ -191,8 +191,12 @@ class StudyCheck:
                 trial = self.trial(tags.get("optuna_study"), tags.get("trial"))
                 if trial is not None and self.live(trial) and trial.user_attrs.get("mlflow_run_id") in (None, run_id):
                     continue
-                why = (f"its trial {tags.get('trial')} is not in {tags.get('optuna_study')}" if trial is None
-                       else f"its trial is {trial.state.name}" if not self.live(trial) else "its trial runs another run")
+                if trial is None:
+                    why = f"its trial {tags.get('trial')} is not in {tags.get('optuna_study')}"
+                elif trial.state != TrialState.RUNNING:
+                    why = f"its trial is {trial.state.name}"
+                else:
+                    why = f"its trial is stale: {queue.stale_reason(trial)}" if queue.is_stale(trial) else "its trial runs another run"
             elif anyone_live:
                 continue
             else:

@@ -162,10 +162,15 @@ class StudyCheck:
     def _requeue(self, task: str, number: int) -> str:
         study = self.tasks[task]
         trial = study.get_trials(deepcopy=False)[number]  # as it is now
-        killed = []
-        if not queue.requeue_if_stale(study, trial, lambda t: killed.append(kill_run(self.client, t))):
+        if not queue.requeue_if_stale(study, trial, lambda t: kill_run(self.client, t)):
             return "left alone: it finished or its worker came back meanwhile"
-        return "failed, slot requeued" + ("; its run KILLED" if any(killed) else "; its run had ended and keeps its status")
+        run = self.active.get(self.run_of(task, trial))
+        if run is None:
+            return "failed, slot requeued; it has no run"
+        if run.info.status != "RUNNING":
+            return f"failed, slot requeued; its run had ended {run.info.status} and keeps it"
+        self._kill(run.info.run_id)  # also the run of a worker that died before recording it on its trial
+        return "failed, slot requeued; its run KILLED"
 
     def trials_without_runs(self):
         for task, trials in self.trials.items():

@@ -8,6 +8,9 @@ follows. So a journal whose last line is not a whole record is refused before an
 appends to it, and Optuna's reader errors become one line naming the file, the first
 damaged line and the way out.
 
+A process that already holds the storage checks the end again before each append
+(``GuardedBackend``), so a writer that died mid-append elsewhere costs nothing more.
+
 Cutting is safe only when no good record follows the damage: Optuna never applied the
 damaged lines, so every process has seen exactly the records that are kept. Damage with
 good records after it is left to the user (a backup, or cutting by hand at a known cost).
@@ -23,12 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from optuna.storages.journal import JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from bench.errors import BenchError
 from bench.files import home
 
-TAIL_BYTES = 1 << 20  # records are a few hundred bytes; a last line longer than this is read in full by scan()
+TAIL_BYTES = 1 << 16  # records are a few hundred bytes; a longer last line is judged by scan()
 
 
 def default_path() -> Path:
@@ -114,6 +117,18 @@ def check(path: Path) -> None:
         damage = scan(path)
     if damage is not None:
         raise BenchError(damage.message())
+
+
+class GuardedBackend(JournalFileBackend):
+    """Optuna's journal file backend, refusing to append after a damaged end."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+    def append_logs(self, logs: list[dict]) -> None:
+        check(self.path)
+        super().append_logs(logs)
 
 
 def reader_error(path: Path, error: Exception) -> BenchError:

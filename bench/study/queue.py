@@ -41,13 +41,12 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
     """The journal file ``mlruns/optuna.journal`` by default, else any Optuna storage URL."""
     if url is None:
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
         home().mkdir(parents=True, exist_ok=True)
         path = journal.default_path()
         journal.check(path)  # a damaged end would swallow every record appended after it
         try:
-            return JournalStorage(JournalFileBackend(str(path)))
+            return JournalStorage(journal.GuardedBackend(path))
         except Exception as e:  # Optuna's reader stops at a damaged line in the middle, with a long traceback
             raise journal.reader_error(path, e) from None
     try:

@@ -7,11 +7,12 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from bench.study import queue, runner, spec
 from bench.study.worker import Options, Worker
-from bench.tracking import default_tracking_uri
+from bench.tracking import MLflowTracker, default_tracking_uri
 
 TASK = "tiny/mnist/seed000-fc"
 
@@ -73,3 +74,26 @@ def dead_pid() -> int:
 
 def _trials(task=TASK):
     return optuna.load_study(study_name=task, storage=queue.storage_for(None)).get_trials()
+
+
+@pytest.fixture
+def abandon_slot_1(study):
+    """What a worker leaves when it dies mid-trial: slot 1 RUNNING under a dead pid, its
+    MLflow run RUNNING, and its checkpoint cut short by the crash. Returns (trial number,
+    run id, checkpoint)."""
+
+    def abandon(pid):
+        optuna_study = queue.ensure_slots(queue.storage_for(None), study.task, ["minimize"], 2)
+        trial = queue.claim(optuna_study, 2)
+        trial.suggest_float("lr_g", 1e-4, 1e-3, log=True)  # as the study's search does
+        trial.set_user_attr("worker", {"host": queue.HOST, "pid": pid})
+        tags = {"study": "tiny", "kind": "trial", "optuna_study": study.task, "trial": trial.number, "slot": 1, "dataset": "mnist", "entry": "seed000-fc"}
+        run_id = MLflowTracker("tiny", "seed000-fc-mnist-trial1", tags).run_id
+        trial.set_user_attr("mlflow_run_id", run_id)
+        checkpoint = study.home / "studies" / study.task / "slot-1" / "checkpoint.pt"
+        checkpoint.parent.mkdir(parents=True)
+        torch.save({"step": 2, "weights": torch.zeros(4096)}, checkpoint)
+        checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+        return trial.number, run_id, checkpoint
+
+    return abandon

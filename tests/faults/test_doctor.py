@@ -2,7 +2,6 @@
 safe, and the study then runs on to exactly the trials asked for."""
 
 import optuna
-import torch
 
 from bench.study import queue
 from bench.tracking import MLflowTracker
@@ -17,49 +16,21 @@ def test_a_finished_study_is_clean(study, bench):
     assert code == 2 and err.count("\n") == 1 and "studies there: tiny" in err
 
 
-def _abandon_slot_1(study, pid):
-    """What a worker leaves when it dies mid-trial: slot 1 RUNNING under a dead pid, its
-    MLflow run RUNNING, and a checkpoint cut short."""
-    optuna_study = queue.ensure_slots(queue.storage_for(None), study.task, ["minimize"], 2)
-    trial = queue.claim(optuna_study, 2)
-    trial.suggest_float("lr_g", 1e-4, 1e-3, log=True)
-    trial.set_user_attr("worker", {"host": queue.HOST, "pid": pid})
-    tags = {"study": "tiny", "kind": "trial", "optuna_study": study.task, "trial": trial.number, "slot": 1, "dataset": "mnist", "entry": "seed000-fc"}
-    run_id = MLflowTracker("tiny", "seed000-fc-mnist-trial1", tags).run_id
-    trial.set_user_attr("mlflow_run_id", run_id)
-    checkpoint = study.home / "studies" / study.task / "slot-1" / "checkpoint.pt"
-    checkpoint.parent.mkdir(parents=True)
-    torch.save({"step": 2, "weights": torch.zeros(4096)}, checkpoint)
-    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
-    return trial.number, run_id, checkpoint
+def test_a_dead_workers_trial_is_requeued_and_its_run_ended_killed(study, bench, dead_pid, abandon_slot_1):
+    number, run_id, checkpoint = abandon_slot_1(dead_pid)
 
-
-def test_a_dead_worker_is_repaired_and_its_trial_restarts_from_step_0_past_a_damaged_checkpoint(study, bench_fd, dead_pid):
-    number, run_id, checkpoint = _abandon_slot_1(study, dead_pid)
-
-    code, out, _ = bench_fd("doctor")
+    code, out, _ = bench("doctor")
     assert code == 1 and "--repair' fixes 1 of them" in out
     assert f"stale trial  tiny/mnist/seed000-fc trial {number} (slot 1)" in out and f"pid {dead_pid} on this host, is gone" in out
-    assert "abandoned run" not in out  # its run is the stale trial's, ended by the same repair
+    assert "abandoned run" not in out and "finished checkpoint" not in out  # its run and checkpoint go with the trial
 
-    code, out, _ = bench_fd("doctor", "--repair")
+    code, out, _ = bench("doctor", "--repair")
     assert code == 0 and "failed, slot requeued; its run KILLED" in out, out
-    assert study.client.get_run(run_id).info.status == "KILLED"
-    assert [t.state.name for t in study.trials()] == ["COMPLETE", "FAIL", "WAITING"]
-    assert bench_fd("doctor")[0] == 0
-
-    code, out, err = bench_fd("run", "--study", study.path, "--trials", "2", "--no-progress")
-    assert code == 0 and "2 complete, 0 pruned, 0 fail" in out, err
-    trials = study.trials()
-    assert [t.user_attrs["slot"] for t in queue.counted(trials)] == [0, 1] and trials[2].params == trials[1].params
-    (aside,) = checkpoint.parent.glob("checkpoint.pt.damaged-*")  # set aside, never deleted
-    assert not checkpoint.exists() and f"warning: {checkpoint}: damaged checkpoint (" in err
-    assert f"set aside as {aside}; training restarts from step 0" in err
-    retry = study.client.get_run(trials[2].user_attrs["mlflow_run_id"])
-    assert retry.info.status == "FINISHED" and "training restarts from step 0" in retry.data.tags["checkpoint"]
-    assert [m.step for m in study.client.get_metric_history(retry.info.run_id, "loss_d")] == [2, 4]
-    code, out, _ = bench_fd("doctor")
-    assert code == 0 and f"set-aside checkpoint  {aside}" in out
+    assert study.client.get_run(run_id).info.status == "KILLED" and checkpoint.exists()  # the retry resumes from it
+    retry = study.trials()[2]
+    assert [t.state.name for t in study.trials()] == ["COMPLETE", "FAIL", "WAITING"] and retry.user_attrs == {"slot": 1, "retry_of": number}
+    assert bench("doctor")[0] == 0
+    # the rerun that trains the slot again: tests/faults/test_crash.py
 
 
 def test_runs_left_running_by_a_killed_launcher_end_killed(study, bench):

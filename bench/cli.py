@@ -250,7 +250,8 @@ def leaderboard(
 @app.command()
 def doctor(
     study: Optional[str] = typer.Option(None, help="A study's name (or .toml path); default: every study in the stores."),
-    repair: bool = typer.Option(False, "--repair", help="Fix what is safe (stale trials, abandoned runs, finished checkpoints, a journal's damaged end); never deletes results."),
+    repair: bool = typer.Option(False, "--repair", help=(
+        "Fix what is safe (stale trials, abandoned runs, finished checkpoints, a journal's damaged end); never deletes results.")),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
 ) -> None:

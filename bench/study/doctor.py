@@ -61,7 +61,7 @@ def run(study: str | None, storage: str | None, tracking_uri: str | None, repair
             fixable = [f for f in findings if f.fix is not None]
             if not fixable:
                 break
-            lines += [f"repaired {f.kind} {f.subject}: {f.fix()}" for f in fixable]
+            lines += [f"repaired {f.kind} {f.subject}: {_attempt(f.fix)}" for f in fixable]
             findings = examine(study, storage, tracking_uri)
     problems = [f for f in findings if f.problem]
     if repair and problems:
@@ -74,6 +74,14 @@ def run(study: str | None, storage: str | None, tracking_uri: str | None, repair
         fixable = sum(f.fix is not None for f in problems)
         lines.append(f"{_count(problems, 'problem')}; 'bench doctor --repair' fixes {fixable} of them")
     return lines, not problems
+
+
+def _attempt(fix: Callable[[], str]) -> str:
+    """One repair; a store that refuses it leaves the finding for the next examination."""
+    try:
+        return fix()
+    except (BenchError, MlflowException, OSError) as e:
+        return f"not done: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}"
 
 
 def table(findings: list[Finding]) -> list[str]:
@@ -111,6 +119,8 @@ def study_names(storage, client: MlflowClient) -> list[str]:
     """Studies with Optuna studies (``<study>/<dataset>/<entry>``) or runs tagged with their name."""
     names = {name.split("/")[0] for name in optuna.get_all_study_names(storage)}
     for experiment in client.search_experiments(view_type=ViewType.ACTIVE_ONLY):
+        if "'" in experiment.name:  # not a study's: no study file has a quote in its name
+            continue
         if client.search_runs([experiment.experiment_id], f"tags.study = '{experiment.name}'", ViewType.ALL, max_results=1):
             names.add(experiment.name)
     return sorted(names)
@@ -178,7 +188,8 @@ class StudyCheck:
                 if trial.state in queue.FINISHED and not trial.user_attrs.get("requeued"):  # a requeued attempt may die before its run
                     run_id = self.run_of(task, trial)
                     if run_id is None or run_id not in self.active:
-                        where = "no run recorded" if run_id is None else f"its run {run_id} is {'deleted' if self._known(run_id) else 'not in the tracking store'}"
+                        gone = "deleted" if self._known(run_id) else "not in the tracking store"
+                        where = "no run recorded" if run_id is None else f"its run {run_id} is {gone}"
                         yield Finding("trial without run", _label(task, trial), f"{trial.state.name}, {where}; its scores are in Optuna only")
 
     # MLflow
@@ -251,7 +262,8 @@ class StudyCheck:
         known = {r.info.run_id for r in self.runs}
         for folder in sorted(root.iterdir()):
             if folder.is_dir() and RUN_ID.fullmatch(folder.name) and folder.name not in known:
-                yield Finding("orphan artifacts", str(folder), f"{_size(folder)} of artifacts of run {folder.name}, which is not in the tracking store")
+                yield Finding("orphan artifacts", str(folder),
+                              f"{_size(folder)} of artifacts of run {folder.name}, which is not in the tracking store")
 
     # this machine's files
 

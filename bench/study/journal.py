@@ -156,5 +156,7 @@ def repair(path: Path) -> tuple[Damage, Path] | None:
         shutil.copy2(path, backup)
         with open(backup, "rb+") as f:
             os.fsync(f.fileno())  # the backup is on disk before the original is cut
-        os.truncate(path, damage.cut_at)
+        with open(path, "rb+") as f:
+            f.truncate(damage.cut_at)
+            os.fsync(f.fileno())
     return damage, backup

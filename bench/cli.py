@@ -17,6 +17,8 @@ evaluator_app = typer.Typer(no_args_is_help=True, help="The classifier that ever
 app.add_typer(evaluator_app, name="evaluator")
 
 DATA_ROOT_HELP = "torchvision-layout folder (ROOT/MNIST/raw, ROOT/FashionMNIST/raw) instead of the built-in sources."
+STORAGE_HELP = "Optuna storage URL (default: journal file mlruns/optuna.journal)."
+TRACKING_URI_HELP = "MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."
 
 
 def _check_out(out: Path | None) -> None:
@@ -243,8 +245,8 @@ def run_study(
     trials: Optional[int] = typer.Option(None, min=1, help="Trials per (data set, entry); default: the study's."),
     budget: Optional[str] = typer.Option(None, help="cpu or full (default: full on a GPU, cpu otherwise)."),
     device: str = typer.Option("cuda" if _cuda() else "cpu"),
-    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: journal file mlruns/optuna.journal)."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+    tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
     workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
     progress: bool = typer.Option(True, help="Show the live progress display."),
 ) -> None:
@@ -281,6 +283,26 @@ def leaderboard(
     table = board.build(spec.load(study), tracking_uri)
     text = board.export(table, fmt, out)
     typer.echo(text if out is None else f"leaderboard of {len(table)} rows written to {out}")
+
+
+@app.command()
+def doctor(
+    study: Optional[str] = typer.Option(None, help="A study's name (or .toml path); default: every study in the stores."),
+    repair: bool = typer.Option(False, "--repair", help=(
+        "Fix what is safe (stale trials, abandoned runs, finished checkpoints, a journal's damaged end); never deletes results.")),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+    tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
+) -> None:
+    """Check a study's stores against each other: Optuna trials, MLflow runs, generators,
+    checkpoints, disk used. Exit 0 when clean, 1 when problems are found (after --repair:
+    when some are left)."""
+    from bench.study import doctor as checks
+
+    lines, clean = checks.run(study, storage, tracking_uri, repair)
+    for line in lines:
+        typer.echo(line)
+    if not clean:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -117,35 +117,44 @@ class TrainedGenerator:
 
 def load_generator(reference: str, tracking_uri: str | None = None, device: str = "cpu") -> tuple[TrainedGenerator, str]:
     """From a generator or checkpoint file, or an MLflow run id; returns (generator, dataset)."""
-    path = Path(reference)
+    path, source, hint = Path(reference), reference, ""
     if not path.exists():
         if not re.fullmatch(r"[0-9a-f]{32}", reference):
             raise BenchError(f"{reference}: neither a file nor an MLflow run id")
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        uri = tracking_uri or default_tracking_uri()
-        check_tracking_uri(uri)
-        if not store_exists(uri):  # reading would create an empty store
-            raise BenchError(f"run {reference}: not found, {uri} holds no runs yet; see 'bench ui' for run ids")
-        client = MlflowClient(uri)
-        try:
-            client.get_run(reference)
-        except MlflowException:
-            raise BenchError(f"run {reference}: not found in {uri}; see 'bench ui' for run ids, or pass --tracking-uri") from None
-        try:
-            path = Path(client.download_artifacts(reference, GENERATOR, tempfile.mkdtemp()))
-        except (MlflowException, OSError) as e:
-            raise BenchError(f"run {reference}: no {GENERATOR} artifact ({str(e).splitlines()[0]}); was it trained to the end?") from None
+        path, source = _download_generator(reference, tracking_uri or default_tracking_uri())
+        hint = "; the run's stored copy is damaged: restore it, or retrain the run"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
-        raise BenchError(f"{path}: not a bench generator or checkpoint ({type(e).__name__})") from None
+        raise BenchError(f"{source}: not a bench generator or checkpoint ({type(e).__name__}){hint}") from None
     if "gan" in state:  # a trainer checkpoint
         tmp = Path(tempfile.mkdtemp()) / GENERATOR
         save_generator(path, tmp)
         state = torch.load(tmp, map_location="cpu", weights_only=True)
     if "generator" not in state:
-        raise BenchError(f"{path}: not a bench generator or checkpoint")
+        raise BenchError(f"{source}: not a bench generator or checkpoint")
     config = Config(**state["config"])
     return TrainedGenerator(config, state["channels"], state["generator"], device), state["dataset"]
+
+
+def _download_generator(run_id: str, tracking_uri: str) -> tuple[Path, str]:
+    """A finished run's generator, downloaded; returns (local copy, where it is stored)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    check_tracking_uri(tracking_uri)
+    if not store_exists(tracking_uri):  # reading would create an empty store
+        raise BenchError(f"run {run_id}: not found, {tracking_uri} holds no runs yet; see 'bench ui' for run ids")
+    client = MlflowClient(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise BenchError(f"run {run_id}: not found in {tracking_uri}; see 'bench ui' for run ids, or pass --tracking-uri") from None
+    if run.data.tags.get("state", "finished") != "finished" or run.info.status != "FINISHED":
+        raise BenchError(f"run {run_id} ended {run.info.status} ({run.data.tags.get('state', 'unfinished')}) and has no {GENERATOR}: "
+                         "only a run trained to the end has one")
+    try:
+        return Path(client.download_artifacts(run_id, GENERATOR, tempfile.mkdtemp())), f"{run.info.artifact_uri}/{GENERATOR}"
+    except (MlflowException, OSError):
+        raise BenchError(f"run {run_id} finished, but its {GENERATOR} is missing from {run.info.artifact_uri}; restore the file there, "
+                         "or retrain the run ('bench doctor' lists every run that lacks its generator)") from None

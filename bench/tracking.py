@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,7 @@ TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "
 _TRACKING_FIX = "give sqlite:///PATH or http://HOST:PORT of an MLflow server, or leave it out for sqlite:///mlruns/mlflow.db"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     """The file of a ``sqlite:///PATH`` store (relative to the current folder), else None."""
     if not uri.startswith("sqlite:///") or uri.partition("?")[0] == "sqlite:///:memory:":
         return None
@@ -50,22 +52,23 @@ def _sqlite_path(uri: str) -> Path | None:
 def store_exists(uri: str) -> bool:
     """False for a SQLite store not created yet: commands that only read must not open it,
     as opening creates an empty one."""
-    path = _sqlite_path(uri)
+    path = sqlite_path(uri)
     return path is None or path.exists()
 
 
 def check_tracking_uri(uri: str) -> None:
     """Fail early, in one line and without writing anything, on a tracking store that
     cannot be used. A SQLite file not there yet is only checked for its folder (opening
-    it would create it); a server that does not answer is asked once, not MLflow's
-    default seven times with backoff."""
+    it would create it), a damaged one is named; a server that does not answer is asked
+    once, not MLflow's default seven times with backoff."""
     from mlflow.exceptions import MlflowException
     from sqlalchemy.exc import SQLAlchemyError
 
     scheme = uri.partition(":")[0].partition("+")[0] if ":" in uri else ""
     if scheme not in TRACKING_SCHEMES:  # MLflow would take a bare word for a deprecated file store
         raise BenchError(f"--tracking-uri {uri}: {'no' if not scheme else 'unknown'} scheme{f' {scheme!r}' if scheme else ''}; {_TRACKING_FIX}")
-    path = _sqlite_path(uri)
+    check_sqlite_file(uri)
+    path = sqlite_path(uri)
     if path is not None and not path.exists():
         if not path.parent.is_dir() and path.parent.resolve() != home().resolve():  # home() is created when work starts
             raise BenchError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first, or {_TRACKING_FIX}")
@@ -84,6 +87,24 @@ def check_tracking_uri(uri: str) -> None:
     finally:
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def check_sqlite_file(uri: str) -> None:
+    """A damaged SQLite file (garbage bytes, cut short) in one line naming it, before MLflow
+    and SQLAlchemy turn it into a traceback, or a trial fails on it halfway. SQLite's
+    quick_check reads every page once; opened read-only, it changes nothing."""
+    path = sqlite_path(uri)
+    if path is None or not path.is_file() or path.stat().st_size == 0:  # no file yet: MLflow creates it
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            verdict = "\n".join(row[0] for row in db.execute("PRAGMA quick_check(3)"))
+    except sqlite3.Error as e:
+        verdict = str(e)
+    if verdict != "ok":
+        reason = " ".join(verdict.split())[:200]
+        raise BenchError(f"{path}: the MLflow database is damaged ({reason}); restore it from a backup, or move it aside "
+                         "to start an empty one (its runs are then gone from MLflow; their artifacts stay on disk)")
 
 
 def git_commit() -> str:

@@ -8,6 +8,8 @@ the device and are read every ``log_every`` steps, the loop's only host sync.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,8 @@ class Tracker:
     def log_metrics(self, values: dict[str, float], step: int) -> None: ...
 
     def log_evaluation(self, result: dict, grid: Tensor, grid_labels: Tensor | None, step: int) -> None: ...
+
+    def set_tags(self, tags: dict) -> None: ...
 
 
 @dataclass
@@ -156,6 +160,33 @@ def restore(gan: GAN, batches: Batches, state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda_rng"])
 
 
+def load_checkpoint(path: Path, device: torch.device, tracker: Tracker) -> dict | None:
+    """The checkpoint to resume from. A damaged one (cut short, garbled) is set aside, renamed
+    and never deleted, and training restarts from step 0; said on stderr and in the run."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (torch.cuda.OutOfMemoryError, MemoryError):  # the machine's trouble, not the file's
+        raise
+    except Exception as e:  # torch raises RuntimeError, EOFError, IndexError, ... for a damaged file
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(aside)
+        note = f"damaged checkpoint ({type(e).__name__}) set aside as {aside}; training restarts from step 0"
+        print(f"warning: {path}: {note}", file=sys.stderr)
+        tracker.set_tags({"checkpoint": note})
+        return None
+
+
+def discard_checkpoint(run_dir: Path) -> None:
+    """A finished run's checkpoint and any temp file a killed save left; a damaged checkpoint
+    set aside stays for inspection, and the folder goes once it is empty."""
+    for leftover in [run_dir / CHECKPOINT, *run_dir.glob(f".{CHECKPOINT}.*")]:
+        leftover.unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:  # not empty (a set-aside checkpoint), or already gone
+        pass
+
+
 def all_finite(gan: GAN) -> bool:
     return bool(torch.stack([p.detach().abs().sum() for p in gan.parameters()]).isfinite().all())
 
@@ -180,8 +211,8 @@ def train(
     batches = Batches(images, labels, config.image_range)
     start, history, sums = 0, [], {}
     path = run_dir / CHECKPOINT if run_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, map_location=device, weights_only=True)
+    state = load_checkpoint(path, device, tracker) if path is not None and path.exists() else None
+    if state is not None:
         if state["config"] == config.to_dict() and state["seed"] == seed:  # else another setup's: start afresh
             restore(gan, batches, state)
             start, history, sums = state["step"], state["history"], state["sums"]

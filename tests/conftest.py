@@ -28,3 +28,20 @@ def bench(monkeypatch, capsys):
         return exit_info.value.code or 0, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def study_file():
+    """Writes a one-entry study (seed000-fc on MNIST, ``lr_g`` searched) to ``folder/name.toml``:
+    the smallest study there is, for tests that run one."""
+
+    def write(folder, name, trials, steps, fixed="", repeats="[]"):
+        path = folder / f"{name}.toml"
+        path.write_text(
+            f'datasets = ["mnist"]\ntrials = {trials}\nrepeats = {repeats}\nobjectives = ["fid"]\n[budget]\ncpu = {steps}\nfull = {steps}\n'
+            f'[evaluation]\nfinal_samples = 100\n[variants.seed000-fc]\nfixed = {{ {fixed} }}\n'
+            '[variants.seed000-fc.search]\nlr_g = { type = "log-float", low = 1e-4, high = 1e-3 }\n'
+        )
+        return path
+
+    return write

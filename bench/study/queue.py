@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.errors import BenchError
 from bench.files import home
+from bench.study import journal
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 4 * HEARTBEAT_S  # no heartbeat for this long: the worker is gone
@@ -40,10 +41,14 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
     """The journal file ``mlruns/optuna.journal`` by default, else any Optuna storage URL."""
     if url is None:
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
         home().mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(home() / "optuna.journal")))
+        path = journal.default_path()
+        journal.check(path)  # a damaged end would swallow every record appended after it
+        try:
+            return JournalStorage(journal.GuardedBackend(path))
+        except Exception as e:  # Optuna's reader stops at a damaged line in the middle, with a long traceback
+            raise journal.reader_error(path, e) from None
     try:
         return optuna.storages.get_storage(url)
     except Exception as e:  # sqlalchemy and drivers raise many types: bad URL, no driver, no server
@@ -142,13 +147,22 @@ class Heartbeat:
 
 
 def is_stale(trial: FrozenTrial, now: float | None = None) -> bool:
+    return stale_reason(trial, now) is not None
+
+
+def stale_reason(trial: FrozenTrial, now: float | None = None) -> str | None:
+    """Why the worker of a running ``trial`` counts as gone, or None while it does not."""
     worker = trial.user_attrs.get("worker")
     if worker and worker["host"] == HOST and not _alive(worker["pid"]):
-        return True
+        return f"its worker, pid {worker['pid']} on this host, is gone"
     last = trial.user_attrs.get("heartbeat")
     if last is None and trial.datetime_start is not None:  # died before its first stamp
         last = trial.datetime_start.timestamp()
-    return last is not None and (now or time.time()) - last > STALE_AFTER_S
+    silent = (now or time.time()) - last if last is not None else 0
+    if silent > STALE_AFTER_S:
+        where = f" (worker pid {worker['pid']} on {worker['host']})" if worker else ""
+        return f"no heartbeat for {silent:.0f} s{where}"
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -180,14 +194,18 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
     return True
 
 
+def requeue_if_stale(study: optuna.Study, trial: FrozenTrial, on_stale: Callable[[FrozenTrial], None] = lambda t: None) -> bool:
+    """Requeue ``trial`` if its worker is gone (``on_stale`` then ends its run)."""
+    if is_stale(trial) and requeue(study, trial):
+        on_stale(trial)
+        return True
+    return False
+
+
 def sweep(study: optuna.Study, on_stale: Callable[[FrozenTrial], None] = lambda t: None) -> list[int]:
     """Requeue the trials left RUNNING by dead workers; returns their numbers."""
-    swept = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if is_stale(trial) and requeue(study, trial):
-            on_stale(trial)
-            swept.append(trial.number)
-    return swept
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [trial.number for trial in running if requeue_if_stale(study, trial, on_stale)]
 
 
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import zlib
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from bench.errors import BenchError
 from bench.files import atomic_write, home
@@ -30,6 +30,7 @@ from bench.study import queue
 from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load
 from bench.tracking import MLflowTracker, git_commit
+from bench.trainer import discard_checkpoint
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -104,12 +105,18 @@ def parent_run(client: MlflowClient, study: Study, dataset: str, plan: VariantPl
     return found[0].info.run_id if found else None
 
 
-def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial) -> None:
-    """The MLflow run of a trial whose worker died: KILLED, never left RUNNING."""
+def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial) -> bool:
+    """The MLflow run of a trial whose worker died: KILLED, never left RUNNING. A run that
+    ended (its trial's last record was lost, say) keeps its own end. Returns whether it ended it."""
     run_id = trial.user_attrs.get("mlflow_run_id")
-    if run_id:
+    try:
+        running = run_id is not None and client.get_run(run_id).info.status == "RUNNING"
+    except MlflowException:  # gone from the tracking store: nothing to end
+        return False
+    if running:
         client.set_tag(run_id, "state", "killed")
         client.set_terminated(run_id, "KILLED")
+    return running
 
 
 class _TrialTracker(MLflowTracker):
@@ -230,7 +237,7 @@ def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwar
     except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # swept as stale meanwhile; its retry counts
         print(f"trial {trial.number} of {optuna_study.study_name} was already swept as stale", file=sys.stderr)
         return
-    shutil.rmtree(run_dir, ignore_errors=True)
+    discard_checkpoint(run_dir)
 
 
 def main(argv: list[str]) -> int:

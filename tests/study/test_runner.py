@@ -136,20 +136,10 @@ def test_leaderboard_of_a_study_never_run(tmp_path, monkeypatch):
         leaderboard.build(spec.load("lucic"))
 
 
-def _study_file(tmp_path, name, trials, steps, fixed="", repeats="[]"):
-    path = tmp_path / f"{name}.toml"
-    path.write_text(
-        f'datasets = ["mnist"]\ntrials = {trials}\nrepeats = {repeats}\nobjectives = ["fid"]\n[budget]\ncpu = {steps}\nfull = {steps}\n'
-        f'[evaluation]\nfinal_samples = 100\n[variants.seed000-fc]\nfixed = {{ {fixed} }}\n'
-        '[variants.seed000-fc.search]\nlr_g = { type = "log-float", low = 1e-4, high = 1e-3 }\n'
-    )
-    return path
-
-
-def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_once(tmp_path, monkeypatch):
+def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_once(tmp_path, monkeypatch, study_file):
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
-    path = _study_file(tmp_path, "killed", 1, 1000, "log_every = 20, checkpoint_every = 100")
+    path = study_file(tmp_path, "killed", 1, 1000, "log_every = 20, checkpoint_every = 100")
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = home / "studies" / "killed" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
@@ -180,9 +170,9 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     assert not checkpoint.exists()  # a finished trial's checkpoint is removed; its generator is in MLflow
 
 
-def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):
+def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch, study_file):
     monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
-    path = _study_file(tmp_path, "pair", 3, 40)
+    path = study_file(tmp_path, "pair", 3, 40)
     lines = list(runner.run(spec.load(str(path)), workers=2, progress=False))
     assert "2 workers" in lines[0]
     trials = optuna.load_study(study_name="pair/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
@@ -193,11 +183,11 @@ def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch):
     assert len(runs) == 3
 
 
-def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes_it(tmp_path, monkeypatch):
+def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes_it(tmp_path, monkeypatch, study_file):
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
     # long enough (2,000 steps) that the interrupt lands in training however loaded the machine is
-    path = _study_file(tmp_path, "interrupted", 1, 2000, "log_every = 20, checkpoint_every = 100000")
+    path = study_file(tmp_path, "interrupted", 1, 2000, "log_every = 20, checkpoint_every = 100000")
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
@@ -220,10 +210,10 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     assert retry.info.status == "FINISHED" and min(m.step for m in client.get_metric_history(retry.info.run_id, "loss_d")) > stopped_at
 
 
-def test_sigterm_to_the_launcher_alone_stops_every_worker_and_a_second_signal_does_not_break_the_save(tmp_path, monkeypatch):
+def test_sigterm_to_the_launcher_alone_stops_every_worker_and_a_second_signal_does_not_break_the_save(tmp_path, monkeypatch, study_file):
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
-    path = _study_file(tmp_path, "terminated", 1, 2000, "log_every = 20, checkpoint_every = 100000")
+    path = study_file(tmp_path, "terminated", 1, 2000, "log_every = 20, checkpoint_every = 100000")
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"

@@ -105,7 +105,8 @@ CHECKS = {  # ladder -> (what must hold, test on its rows in rung order); each f
         ("FID rises with every step of noise", _increasing("fid")),
         ("precision and density fall, to < 0.05 at sigma=0.4", lambda r: _decreasing("precision", False)(r) and _decreasing("density", False)(r)
          and r["precision"].iloc[-1] < 0.05 and r["density"].iloc[-1] < 0.05),
-        ("NDB/K rises from < 0.2 to > 0.8", lambda r: _increasing("ndb_k", False)(r) and r["ndb_k"].iloc[0] < 0.2 and r["ndb_k"].iloc[-1] > 0.8),
+        ("NDB's JSD rises; NDB/K from < 0.2 without noise to > 0.8 (it saturates) from sigma=0.2",
+         lambda r: _increasing("ndb_jsd")(r) and r["ndb_k"].iloc[0] < 0.2 and (r["ndb_k"].iloc[3:] > 0.8).all()),
     ],
     "drop": [
         ("modes = 10 - k", lambda r: list(r["modes"]) == [10 - k for k in DROPPED]),

@@ -12,7 +12,7 @@ SETUPS = {
 }
 RUNGS = {"noise": ladders.NOISE, "drop": ladders.DROPPED, "collapse": ladders.DISTINCT_PER_CLASS}
 JUDGED = {  # the columns each ladder's checks judge (not collapse's modes: they must stay blind to it)
-    "noise": ["fid", "precision", "density", "ndb_k"],
+    "noise": ["fid", "precision", "density", "ndb_k", "ndb_jsd"],
     "drop": ["modes", "kl_uniform", "ndb_k", "ndb_jsd", "recall", "coverage", "coverage_min"],
     "collapse": ["ndb_k", "ndb_jsd", "distinct_images", "coverage_min", "recall_min"],
 }

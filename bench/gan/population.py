@@ -1,0 +1,296 @@
+"""Population training: the K trials of one study entry as one stacked model (issue 11).
+
+Small GANs (batch 64, tiny layers) leave the hardware idle between kernels. A
+population trains K members that share the architecture, loss, remedies and update
+order, and differ in hyperparameters and seeds, as one model whose every weight has
+a leading member axis. Each member must end with the weights and losses it would have
+had trained alone; ``tests/gan/test_population.py`` checks that.
+
+Stacking. Each member is first built as a solo ``GAN`` under ``torch.manual_seed(seed)``,
+exactly as ``trainer.train`` builds it, so its initial weights are its solo weights;
+``torch.func.stack_module_state`` then stacks the members' parameters and buffers
+(``[K, ...]``). One member's ``GAN`` stays as the template: its objectives
+(``d_objective``, ``g_objective``, ``d_input``, ``_d_stats``) run unchanged under
+``torch.func.vmap`` over ``functional_call``, each member seeing its own slice. The
+gradients come from one ``autograd.grad`` of the members' summed losses: members
+share no weights, so each slice is exactly that member's gradient.
+
+Per-member hyperparameters are ``lr_g``, ``lr_d``, ``beta1`` and ``beta2``: they live in
+the stacked optimiser, not in the objectives. Everything else must be equal (loss
+weights as per-member tensors is a next step: the objectives read them as Python floats).
+
+Optimiser. ``torch.optim.Adam`` takes one lr and one pair of betas per parameter
+group, and its foreach/fused paths want scalar or 1-element tensors, so it cannot
+step a stacked tensor with K learning rates. ``StackedAdam`` is a small functional
+Adam that reproduces the math of torch's single-tensor path (what CPU training runs)
+operation by operation, including its rounding order (``lerp_``, ``mul_``/``addcmul_``,
+``sqrt / bias_correction2_sqrt + eps``, ``addcdiv_``), with the bias corrections
+computed per member in Python doubles as torch does, then rounded to float32 as
+torch rounds its scalars.
+
+Random streams. Solo training draws everything from the global generator after
+``torch.manual_seed(seed)``: the initial weights, ``Batches``' first permutation, then
+per step the epoch permutations and the noise, in the order the update order asks for
+them. A member gets a ``torch.Generator`` that continues from the global state right
+after its solo construction, and every draw of the step (data order, z) is made per
+member from it, in the solo order; z is then stacked. ``vmap(randomness="error")``
+guarantees nothing inside the stacked step draws from another stream.
+
+Batch norm. Running statistics are stacked buffers passed to ``functional_call``;
+batch norm updates them in place under vmap, each member over its own batch only.
+
+Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first`` and
+``simultaneous`` are the solo orders (``orders.py``) rewritten over stacked tensors
+(the solo ones take ``len(real)`` as the batch size, which here is K).
+
+Trained solo instead (``why_solo`` says which and why): members differing in a field
+other than the four above; ``separate-d`` (two Adams on D's halves: not stacked yet);
+gradient penalties, R1 and unrolled GANs (they call ``autograd.grad`` inside the
+objective, which needs ``torch.func.grad`` under vmap); instance noise, conditional
+labels and dropout (draws inside the step from the global stream); historical
+averaging, EMA, spectral norm and plug-in remedies (state kept outside the stacked
+weights); bf16 (not verified); and non-CPU devices (not verified yet).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from bench.gan.config import Config
+from bench.gan.model import GAN, Batch
+from bench.trainer import Batches
+
+PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2")
+_BOOKKEEPING = ("steps", "log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
+
+
+def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str | None:
+    """Why these configs cannot train as one population, or None when they can."""
+    first = configs[0].to_dict()
+    for config in configs[1:]:
+        differing = [k for k, v in config.to_dict().items() if v != first[k] and k not in PER_MEMBER + _BOOKKEEPING]
+        if differing:
+            return f"members differ in {', '.join(differing)}; a population shares everything but {', '.join(PER_MEMBER)}"
+    c = configs[0]
+    if torch.device(device).type != "cpu":
+        return "populations are verified on CPU only so far"
+    rejected = [
+        (c.update == "separate-d", "update=separate-d: D's two Adams over its real and fake halves are not stacked yet"),
+        (c.loss in ("wgan-gp", "dragan") or c.r1, "gradient penalties call autograd.grad inside the objective (needs torch.func.grad under vmap)"),
+        (c.unrolled, "unrolled D calls autograd.grad inside G's objective (needs torch.func.grad under vmap)"),
+        (c.instance_noise, "instance noise draws inside the step from the global stream, not the member's"),
+        (c.conditional, "conditional G draws random labels inside the step (not yet drawn per member)"),
+        (c.historical_averaging, "historical averaging keeps its running mean outside the stacked weights"),
+        (c.ema, "EMA keeps a generator copy outside the stacked weights"),
+        (c.spectral_norm, "spectral norm's power iteration is a parametrization, not stacked"),
+        (c.precision != "fp32", "bf16 populations are not verified"),
+        (":" in c.remedies, "plug-in remedies keep Python-side state and hooks per GAN"),
+        (c.minibatch_discrimination, "minibatch discrimination is not verified in a population"),
+    ]
+    for rejected_, reason in rejected:
+        if rejected_:
+            return reason
+    template = GAN(c)
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in template.modules()):
+        return f"{c.architecture} has dropout, which draws inside the step from the global stream"
+    return None
+
+
+class MemberBatches(Batches):
+    """``Batches`` whose new epochs draw their permutation from the member's generator."""
+
+    def __init__(self, images: Tensor, labels: Tensor, image_range: str, generator: torch.Generator):
+        super().__init__(images, labels, image_range)  # the first permutation: drawn in the solo seed's order
+        self.generator = generator
+
+    def next_index(self, n: int) -> Tensor:
+        if self.cursor + n > len(self.order):
+            self.order = torch.randperm(len(self.images), device=self.images.device, generator=self.generator)
+            self.cursor = 0
+        self.cursor += n
+        return self.order[self.cursor - n : self.cursor]
+
+
+class StackedAdam:
+    """``torch.optim.Adam`` (single-tensor path, no weight decay or amsgrad) over stacked
+    weights ``[K, ...]``, with one lr and one pair of betas per member."""
+
+    def __init__(self, params: dict[str, Tensor], lr: list[float], beta1: list[float], beta2: list[float], eps: float = 1e-8):
+        self.params, self.lr, self.beta1, self.beta2, self.eps = params, lr, beta1, beta2, eps
+        self.exp_avg = {k: torch.zeros_like(p) for k, p in params.items()}
+        self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
+        self.steps = 0
+
+    def _per_member(self, values: list[float], like: Tensor) -> Tensor:
+        # torch rounds its Python-double scalars to the tensor's dtype; so do we, once per member
+        return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *[1] * (like.dim() - 1))
+
+    @torch.no_grad()
+    def step(self, grads: dict[str, Tensor]) -> None:
+        self.steps += 1
+        t = self.steps
+        # in Python doubles, as torch computes them from its float hyperparameters
+        one_minus_beta1 = [1 - b for b in self.beta1]
+        one_minus_beta2 = [1 - b for b in self.beta2]
+        neg_step_size = [-(lr / (1 - b1**t)) for lr, b1 in zip(self.lr, self.beta1)]
+        bias_correction2_sqrt = [(1 - b2**t) ** 0.5 for b2 in self.beta2]
+        for name, p in self.params.items():
+            grad, m, v = grads[name], self.exp_avg[name], self.exp_avg_sq[name]
+            m.lerp_(grad, self._per_member(one_minus_beta1, p))
+            # addcmul_(grad, grad, value=w) rounds value * grad first, then fuses the rest
+            v.mul_(self._per_member(self.beta2, p)).addcmul_(self._per_member(one_minus_beta2, p) * grad, grad)
+            denom = (v.sqrt() / self._per_member(bias_correction2_sqrt, p)).add_(self.eps)
+            p.add_(self._per_member(neg_step_size, p) * m / denom)  # addcdiv_: (value * t1) / t2
+
+
+class _Call(nn.Module):
+    """``fn(gan, *args)`` as a module's forward, which is what ``functional_call`` calls."""
+
+    def __init__(self, gan: GAN, fn):
+        super().__init__()
+        self.gan, self.fn = gan, fn
+
+    def forward(self, *args):
+        return self.fn(self.gan, *args)
+
+
+class Population:
+    """K members trained as one stacked model; ``train_step`` returns ``[K]`` stats."""
+
+    def __init__(self, configs: list[Config], seeds: list[int], images: Tensor, labels: Tensor, device: str = "cpu"):
+        reason = why_solo(configs, device)
+        if reason:
+            raise ValueError(f"cannot train as a population: {reason}")
+        gans, self.batches, self.generators = [], [], []
+        for config, seed in zip(configs, seeds):  # as trainer.train builds a solo run
+            torch.manual_seed(seed)
+            gans.append(GAN(config, images.shape[1], device))
+            generator = torch.Generator(device)
+            self.batches.append(MemberBatches(images, labels, config.image_range, generator))
+            generator.set_state(torch.get_rng_state())  # the member's stream goes on where solo's would
+            self.generators.append(generator)
+        self.template, self.config, self.size = gans[0], configs[0], len(gans)
+        self.params, self.buffers = stack_module_state(gans)
+        self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}
+        self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}
+        hyper = {k: [getattr(c, k) for c in configs] for k in PER_MEMBER}
+        self.opt_g = StackedAdam(self.g_params, hyper["lr_g"], hyper["beta1"], hyper["beta2"])
+        self.opt_d = StackedAdam(self.d_params, hyper["lr_d"], hyper["beta1"], hyper["beta2"])
+
+    # -- per-member draws, in each member's solo order ------------------------------------
+    def next_batch(self) -> Batch:
+        reals, labels = zip(*(batches(self.template.batch) for batches in self.batches))
+        return torch.stack(reals), torch.stack(labels)
+
+    def noise(self) -> Tensor:
+        n, z_dim = self.template.batch, self.config.z_dim
+        if self.config.noise == "uniform":
+            return torch.stack([torch.rand(n, z_dim, generator=g) * 2 - 1 for g in self.generators])
+        return torch.stack([torch.randn(n, z_dim, generator=g) for g in self.generators])
+
+    # -- the stacked step ------------------------------------------------------------------
+    def members(self, fn, detach_d: bool = False):
+        """``fn(gan, *data)`` once per member, vmapped: the template GAN with that member's
+        weights and buffers; data has a leading member axis."""
+        params = {k: p.detach() if detach_d and k.startswith("d.") else p for k, p in self.params.items()}
+        state = {f"gan.{k}": v for k, v in (params | self.buffers).items()}
+        call = _Call(self.template, fn)
+        return lambda *data: vmap(lambda s, *d: functional_call(call, s, d), randomness="error")(state, *data)
+
+    def generate(self, z: Tensor) -> Tensor:
+        return self.members(lambda gan, z: gan.g(z))(z)
+
+    def train_step(self, step: int) -> dict[str, Tensor]:
+        if self.template.pretrains_d(step):
+            for _ in range(self.config.d_pretrain):
+                self.d_update(*self.next_batch(), step)
+        return ORDERS[self.config.update](self, step)
+
+    def d_update(self, real: Tensor, labels: Tensor, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
+        if fake is None:
+            with torch.no_grad():
+                fake = self.generate(self.noise())
+
+        def objective(gan, real, fake, labels):
+            terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), gan.d_input(fake, step), None)
+            return sum(terms.values()), gan._d_stats(terms, real_logits, fake_logits)
+
+        loss, stats = self.members(objective)(real, fake.detach(), labels)
+        self._minimise(self.opt_d, loss)
+        self._after_d_step()
+        return stats
+
+    def g_update(self, real: Tensor, real_labels: Tensor, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
+        if fake is None:
+            fake = self.generate(self.noise())
+
+        def objective(gan, fake, real):
+            terms = gan.g_objective(gan.d_input(fake, step), None, real, None, step)
+            return sum(terms.values()), {k: v.detach() for k, v in terms.items()}
+
+        loss, stats = self.members(objective, detach_d=True)(fake, real)
+        self._minimise(self.opt_g, loss)
+        return stats
+
+    def simultaneous_update(self, real: Tensor, labels: Tensor, step: int) -> dict[str, Tensor]:
+        fake = self.generate(self.noise())
+
+        def objectives(gan, real, fake):
+            fake_in = gan.d_input(fake, step)
+            d_terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), fake_in, None)
+            g_terms = gan.g_objective(fake_in, None, real, None, step, None, fake_logits)
+            stats = gan._d_stats(d_terms, real_logits, fake_logits) | {k: v.detach() for k, v in g_terms.items()}
+            return sum(d_terms.values()), sum(g_terms.values()), stats
+
+        d_loss, g_loss, stats = self.members(objectives)(real, fake)
+        d_grads = torch.autograd.grad(d_loss.sum(), list(self.d_params.values()), retain_graph=True)
+        g_grads = torch.autograd.grad(g_loss.sum(), list(self.g_params.values()))
+        self.opt_d.step(dict(zip(self.d_params, d_grads)))  # both from the same weights, as solo
+        self.opt_g.step(dict(zip(self.g_params, g_grads)))
+        self._after_d_step()
+        return stats
+
+    def _minimise(self, optimizer: StackedAdam, loss: Tensor) -> None:
+        # members share no weights: the gradient of the sum is each member's own, slice by slice
+        grads = torch.autograd.grad(loss.sum(), list(optimizer.params.values()))
+        optimizer.step(dict(zip(optimizer.params, grads)))
+
+    def _after_d_step(self) -> None:
+        if self.config.clip:
+            with torch.no_grad():
+                for p in self.d_params.values():
+                    p.clamp_(-self.config.clip, self.config.clip)
+
+    # -- members back as solo GANs ---------------------------------------------------------
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        """Member ``k``'s ``GAN.state_dict()`` entries for G and D."""
+        return {name: t[k].detach() for name, t in (self.params | self.buffers).items()}
+
+
+# -- update orders over stacked tensors (orders.py's, which size fakes by len(real)) ----------
+def alternating(pop: Population, step: int) -> dict[str, Tensor]:
+    for _ in range(pop.config.n_critic):
+        real, labels = pop.next_batch()
+        stats = pop.d_update(real, labels, step)
+    return stats | pop.g_update(real, labels, step)
+
+
+def g_first(pop: Population, step: int) -> dict[str, Tensor]:
+    real, labels = pop.next_batch()
+    fake = pop.generate(pop.noise())
+    stats = pop.g_update(real, labels, step, fake)
+    stats |= pop.d_update(real, labels, step, fake)
+    for _ in range(pop.config.n_critic - 1):
+        stats |= pop.d_update(*pop.next_batch(), step)
+    return stats
+
+
+def simultaneous(pop: Population, step: int) -> dict[str, Tensor]:
+    for _ in range(pop.config.n_critic - 1):
+        pop.d_update(*pop.next_batch(), step)
+    return pop.simultaneous_update(*pop.next_batch(), step)
+
+
+ORDERS = {"alternating": alternating, "g-first": g_first, "simultaneous": simultaneous}

@@ -55,10 +55,11 @@ weights); bf16 (not verified); and non-CPU devices (not verified yet).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from bench.gan.config import Config
+from bench.gan.config import Config, plugin_remedies
 from bench.gan.model import GAN, Batch
 from bench.trainer import Batches
 
@@ -86,13 +87,14 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str |
         (c.ema, "EMA keeps a generator copy outside the stacked weights"),
         (c.spectral_norm, "spectral norm's power iteration is a parametrization, not stacked"),
         (c.precision != "fp32", "bf16 populations are not verified"),
-        (":" in c.remedies, "plug-in remedies keep Python-side state and hooks per GAN"),
+        (plugin_remedies(c.remedies), "plug-in remedies keep Python-side state and hooks per GAN"),
         (c.minibatch_discrimination, "minibatch discrimination is not verified in a population"),
     ]
     for rejected_, reason in rejected:
         if rejected_:
             return reason
-    template = GAN(c)
+    with torch.random.fork_rng(devices=[]):  # building one draws initial weights: leave the caller's stream as it was
+        template = GAN(c)
     if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in template.modules()):
         return f"{c.architecture} has dropout, which draws inside the step from the global stream"
     return None
@@ -145,6 +147,49 @@ class StackedAdam:
             p.add_(self._per_member(neg_step_size, p) * m / denom)  # addcdiv_: (value * t1) / t2
 
 
+# -- a linear layer whose stacked form rounds as the solo one does -----------------------------
+# vmap's rule for F.linear adds the bias after a batched matmul, where solo's addmm adds it
+# inside the GEMM: a rounding apart, which Adam amplifies over steps. This op's vmap rule is
+# baddbmm, the batched addmm: bit for bit the solo forward (and its gradients) on one thread
+# (measured on this CPU build; D's one-output head keeps solo's kernel, one call per member).
+@torch.library.custom_op("bench::member_linear", mutates_args=())
+def member_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    return F.linear(x, weight, bias)
+
+
+@member_linear.register_fake
+def _(x, weight, bias):
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+def _save_inputs(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0], inputs[1])
+
+
+def _linear_backward(ctx, grad):
+    x, weight = ctx.saved_tensors
+    return grad @ weight, grad.t() @ x, grad.sum(0)
+
+
+def _stacked_linear(info, in_dims, x, weight, bias):
+    x, weight, bias = (t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip((x, weight, bias), in_dims))
+    if weight.shape[1] == 1:  # one output (D's head): solo's addmm takes a matrix-vector path that baddbmm does not
+        return torch.stack([torch.addmm(b, xk, w.t()) for xk, w, b in zip(x, weight, bias)]), 0
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)), 0
+
+
+member_linear.register_autograd(_linear_backward, setup_context=_save_inputs)
+member_linear.register_vmap(_stacked_linear)
+
+
+def _use_member_linear(module: nn.Module) -> None:
+    """The template's 2-D linear layers (with bias) through ``member_linear``."""
+    for layer in module.modules():
+        if type(layer) is nn.Linear and layer.bias is not None:
+            plain = layer.forward
+            layer.forward = lambda x, layer=layer, plain=plain: member_linear(x, layer.weight, layer.bias) if x.dim() == 2 else plain(x)
+
+
 class _Call(nn.Module):
     """``fn(gan, *args)`` as a module's forward, which is what ``functional_call`` calls."""
 
@@ -172,6 +217,7 @@ class Population:
             generator.set_state(torch.get_rng_state())  # the member's stream goes on where solo's would
             self.generators.append(generator)
         self.template, self.config, self.size = gans[0], configs[0], len(gans)
+        _use_member_linear(self.template)
         self.params, self.buffers = stack_module_state(gans)
         self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}

@@ -332,6 +332,7 @@ def speed(
     steps: int = typer.Option(300, min=1, help="--variant: training steps timed in each loop."),
     device: str = typer.Option("cpu"),
     repeats: int = typer.Option(3, min=1, help="--metrics: best of this many runs."),
+    population: int = typer.Option(0, min=0, help="--variant: time K members as one population against K solo runs in turn."),
 ) -> None:
     """Speed benchmarks, measured side by side in one process against a plain baseline."""
     from bench.runs import check_device
@@ -348,6 +349,6 @@ def speed(
         from bench.speed.trainer import run
 
         variants.get(variant)
-        lines = run(variant, steps, device)
+        lines = run(variant, steps, device, population=population)
     for line in lines:
         typer.echo(line)

@@ -79,12 +79,30 @@ def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int)
     return steps / (time.perf_counter() - start)
 
 
+def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: int, steps: int) -> tuple[float, float]:
+    """Aggregate member-steps per second of ``size`` solo runs one after the other, and of
+    the same members (seeds 0..size-1) trained as one population."""
+    from bench.gan.population import Population
+
+    start = time.perf_counter()
+    for seed in range(size):
+        torch.manual_seed(seed)
+        gan = GAN(config, images.shape[1], images.device)
+        bench_loop(gan, images, labels, steps)
+    solo = size * steps / (time.perf_counter() - start)
+    population = Population([config] * size, list(range(size)), images, labels, str(images.device))
+    start = time.perf_counter()
+    for step in range(steps):
+        population.train_step(step)
+    return solo, size * steps / (time.perf_counter() - start)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def run(variant: str, steps: int, device: str, dataset: str = "mnist") -> Iterator[str]:
+def run(variant: str, steps: int, device: str, dataset: str = "mnist", population: int = 0) -> Iterator[str]:
     # Same math in both loops: alternating non-saturating updates, no remedies.
     config = variants.get(variant).config(["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedies="])
     device = torch.device(device)
@@ -95,6 +113,9 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist") -> Iterat
         cpu_images = images.cpu()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     yield f"variant {variant} on {dataset}, batch {config.batch_size}, {steps} steps each, device {device.type} ({name})"
+    if population:
+        yield from _population_lines(config, images, labels, population, steps)
+        return
     torch.manual_seed(0)
     warm = GAN(config, images.shape[1], device)
     bench_loop(warm, images, labels, min(steps, 20))
@@ -111,3 +132,17 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist") -> Iterat
     goal = GOALS.get((variant, device.type))
     if goal:
         yield f"goal for {variant} on {device.type}: >= {goal:g}x -> {'met' if ours / theirs >= goal else 'NOT met'}"
+
+
+def _population_lines(config, images, labels, size: int, steps: int) -> Iterator[str]:
+    from bench.gan.population import why_solo
+
+    reason = why_solo([config] * size, images.device)
+    if reason:
+        yield f"cannot train as a population: {reason}"
+        return
+    population_loops(config, images, labels, 2, min(steps, 5))  # warm-up: allocator, vmap's first calls
+    solo, stacked = population_loops(config, images, labels, size, steps)
+    yield f"{size} solo runs in turn:      {solo:9.1f} member-steps/s"
+    yield f"population of {size}:          {stacked:9.1f} member-steps/s"
+    yield f"population speed-up: {stacked / solo:.2f}x (goal >= 2x)"

@@ -113,3 +113,10 @@ def test_members_may_differ_only_in_lr_and_betas():
     a = variants.get("seed000-fc").config(["lr_g=1e-3"])
     assert why_solo([a, variants.get("seed000-fc").config(["lr_g=3e-4", "beta2=0.9"])]) is None
     assert "members differ in loss" in why_solo([a, variants.get("seed000-fc").config(["loss=hinge"])])
+
+
+def test_speed_compares_a_population_with_solo_runs_in_turn(bench):
+    code, out, _ = bench("speed", "--variant", "seed000-fc", "--population", "2", "--steps", "3")
+    assert code == 0 and "2 solo runs in turn:" in out and "population of 2:" in out and "population speed-up:" in out
+    code, out, _ = bench("speed", "--variant", "seed002-fc", "--population", "2", "--steps", "3")
+    assert code == 0 and "cannot train as a population:" in out and "dropout" in out

@@ -43,6 +43,21 @@ Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first
 ``simultaneous`` are the solo orders (``orders.py``) rewritten over stacked tensors
 (the solo ones take ``len(real)`` as the batch size, which here is K).
 
+Exactness. Members share no weights, so only rounding can differ, and Adam turns
+rounding in near-zero gradients into full steps: a solo dcgan run on 1 thread and on 2
+already differs by 1e-2 in its losses after 20 steps. vmap's rule for ``F.linear``
+rounds differently from solo's ``addmm``, so linear layers go through ``member_linear``
+(below), whose stacked form is bit for bit solo's on one thread: fully connected members
+(seed000-fc) end with exactly their solo weights. Convolutions under vmap are not bit
+for bit solo's, so conv members (dcgan) match solo on the first step (losses, batch-norm
+statistics) and then drift as a solo run does on another thread count.
+
+Speed (CPU, measured with ``bench speed --population``): at one thread a seed000-fc step
+is half GEMMs, which are no faster batched, and a quarter Adam, whose K-times larger
+state leaves the cache; a population of 8 gains ~1.1x, and dcgan's stacked convolutions
+are slower than solo ones (~0.5x). Stacking pays where the step is overhead-bound (two
+contended threads here; GPUs, the next step).
+
 Trained solo instead (``why_solo`` says which and why): members differing in a field
 other than the four above; ``separate-d`` (two Adams on D's halves: not stacked yet);
 gradient penalties, R1 and unrolled GANs (they call ``autograd.grad`` inside the

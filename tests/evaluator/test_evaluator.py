@@ -82,4 +82,4 @@ def test_weaker_retraining_writes_nothing(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "argv", ["bench", "evaluator", "train", "--dataset", "mnist", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
-    assert exit_info.value.code == 2 and list(tmp_path.iterdir()) == []
+    assert exit_info.value.code == 1 and list(tmp_path.iterdir()) == []

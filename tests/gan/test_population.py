@@ -61,7 +61,8 @@ def _assert_members_match_solo(variant, settings, images, labels, steps=20):
             assert _relative(member[name], value) <= TOLERANCE, (k, name)
 
 
-@pytest.mark.parametrize("order", ["alternating", "g-first", "simultaneous"])
+# The default run checks one order; `pytest -m long` checks every order and remedy family.
+@pytest.mark.parametrize("order", ["alternating", pytest.param("g-first", marks=pytest.mark.long), pytest.param("simultaneous", marks=pytest.mark.long)])
 def test_each_member_trains_as_alone_in_every_order(order, data):
     _assert_members_match_solo("seed000-fc", [f"update={order}"], *data)
 
@@ -74,10 +75,12 @@ def test_each_member_trains_as_alone_in_every_order(order, data):
     ["loss=hinge", "update=g-first"],
     ["loss=lsgan", "update=simultaneous"],
 ])
+@pytest.mark.long
 def test_each_member_trains_as_alone_with_remedies(settings, data):
     _assert_members_match_solo("seed000-fc", settings, *data)
 
 
+@pytest.mark.long
 def test_batch_norm_is_per_member(data):
     """dcgan: the first step's losses and G's running statistics match solo. (Further steps
     cannot be compared to 1e-5: a solo dcgan run on 1 thread and on 2 already differs by

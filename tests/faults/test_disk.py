@@ -69,6 +69,21 @@ def intact(home: Path) -> None:
     assert not list(home.rglob(".checkpoint.pt.*")) and not list(home.rglob("*.damaged-*"))
 
 
+def test_only_a_refused_write_is_turned_into_a_one_line_store_failure():
+    full = OSError(errno.ENOSPC, "No space left on device", "/x/checkpoint.pt")
+    try:  # as MLflow wraps what SQLite says
+        raise RuntimeError("(sqlite3.OperationalError) attempt to write a readonly database\n[SQL: UPDATE runs]") from None
+    except RuntimeError as e:
+        read_only = e
+    chained = ValueError("while saving")
+    chained.__context__ = full
+    assert str(store_failure(full)).startswith("/x/checkpoint.pt: No space left on device; free space on the disk that holds")
+    assert str(store_failure(chained)) == str(store_failure(full))
+    assert str(store_failure(read_only)).startswith("the MLflow database: attempt to write a readonly database; make")
+    for other in (OSError(errno.ENOENT, "No such file or directory", "/x"), ValueError("a bug"), KeyError("disk")):
+        assert store_failure(other) is None  # a bug stays a bug, with its traceback
+
+
 def test_a_journal_append_the_full_disk_refuses_is_taken_back_whole(tmp_path, mounts, monkeypatch):
     disk = tmp_path / "disk"
     disk.mkdir()

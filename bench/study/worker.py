@@ -230,8 +230,9 @@ class Worker:
         except Exception as e:
             if (failure := store_failure(e)) is None:  # recorded on the run (state failed, with the reason); the study goes on
                 return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.FAIL)
-            # the disk's fault, not the trial's: its slot waits, and resumes from its last checkpoint once the disk is fixed
-            _requeue_if_possible(optuna_study, trial.number)
+            # the disk's fault, not the trial's: the trial stays RUNNING under this worker, which exits, and the
+            # next sweep requeues it and ends its run KILLED together (requeued here, a run whose end the full
+            # store refused would stay RUNNING for good); the retry resumes from the last checkpoint
             raise failure from e
         finally:
             tracker.progress_file.unlink(missing_ok=True)
@@ -253,16 +254,6 @@ def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwar
         print(f"trial {trial.number} of {optuna_study.study_name} was already swept as stale", file=sys.stderr)
         return
     discard_checkpoint(run_dir)
-
-
-def _requeue_if_possible(optuna_study: optuna.Study, number: int) -> None:
-    """Put the slot back; where the storage refuses that too, the trial stays RUNNING under
-    this exited worker, and the next sweep requeues it."""
-    try:
-        queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[number])
-    except Exception as e:
-        if store_failure(e) is None:
-            raise
 
 
 def main(argv: list[str]) -> int:

@@ -52,6 +52,12 @@ def main() -> None:
         code = 1
     except BenchError as e:
         _error(str(e), e.exit_code)
+    except Exception as e:  # a store the disk refuses (full, read-only) in one line; anything else is a bug to see
+        from bench.files import store_failure
+
+        if (failure := store_failure(e)) is None:
+            raise
+        _error(str(failure), failure.exit_code)
     sys.exit(code or 0)
 
 

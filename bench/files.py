@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+
+from bench.errors import BenchError, RunFailed
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+# SQLite's words for the same (MLflow and SQLAlchemy wrap them in their own exceptions)
+SQLITE_FULL, SQLITE_READ_ONLY = "database or disk is full", "attempt to write a readonly database"
+STORE_EXIT = 3  # a worker's exit code for a store it cannot write: the launcher then names the disk
 
 
 def home() -> Path:
@@ -32,8 +42,10 @@ def atomic_write(path: Path, write, durable: bool = False) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):  # name the file being saved, not its temp
+            e.filename = str(path)
         raise
     if durable:
         directory = os.open(path.parent, os.O_RDONLY)
@@ -46,3 +58,47 @@ def atomic_write(path: Path, write, durable: bool = False) -> None:
 def atomic_torch_save(obj, path: Path) -> None:
     """Checkpoints and generators: atomic and durable."""
     atomic_write(path, lambda f: torch.save(obj, f), durable=True)
+
+
+def store_failure(error: BaseException) -> RunFailed | None:
+    """A write the disk refused (full, read-only, not permitted), anywhere in ``error``'s
+    chain, as one line naming the file and the way out; None for anything else, which
+    stays the bug it is."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in FULL + READ_ONLY:
+            return _refused(error.filename or home(), error.strerror, error.errno in FULL)
+        for words, full in ((SQLITE_FULL, True), (SQLITE_READ_ONLY, False)):
+            if words in str(error):
+                return _refused("the MLflow database", words, full)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _refused(where, why: str, full: bool) -> RunFailed:
+    if full:
+        return RunFailed(f"{where}: {why}; {free_space()}, then run the same command again to continue")
+    return RunFailed(f"{where}: {why}; make {home()} writable (or set BENCH_HOME to a writable folder), then run the same command again")
+
+
+def free_space() -> str:
+    """The way out of a full disk, with what is free now."""
+    try:
+        free = f"{shutil.disk_usage(home()).free / 2**20:.1f} MB free"
+    except OSError:
+        free = "not found"
+    return f"free space on the disk that holds {home()} ({free})"
+
+
+def check_writable() -> None:
+    """Before anything is written: a home that cannot be written (a read-only mount, no
+    permission) in one line. Probed with an empty temp file in it, or in the nearest folder
+    above it that exists, since it is created when the work starts."""
+    folder = home().absolute()
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".bench-probe-")
+    except OSError as e:
+        raise BenchError(f"{home()}: cannot write there ({e.strerror}); make it writable, or set BENCH_HOME to a writable folder") from None
+    os.close(fd)
+    os.unlink(probe)

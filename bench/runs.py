@@ -14,7 +14,7 @@ import torch
 
 from bench import data, evaluator, plots, trainer
 from bench.errors import BenchError
-from bench.files import atomic_torch_save, home
+from bench.files import atomic_torch_save, check_writable, home, store_failure
 from bench.gan import variants
 from bench.gan.config import Config
 from bench.gan.model import GAN
@@ -52,6 +52,7 @@ def train_run(
     data.check_available(dataset, data_root)
     judge = evaluator.load(dataset)
     tracking_uri = tracking_uri or default_tracking_uri()
+    check_writable()
     check_tracking_uri(tracking_uri)
     tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256, "git_commit": git_commit()}
     tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri)
@@ -75,21 +76,32 @@ def tracked_training(tracker: MLflowTracker, config: Config, dataset: str, seed:
                 save_generator(result.checkpoint, Path(tmp) / GENERATOR)
                 tracker.log_artifact(Path(tmp) / GENERATOR)
     except optuna.TrialPruned as pruned:  # a study's pruner stopped it: a normal end
-        tracker.set_tags({"state": "pruned", "prune_reason": str(pruned)})
-        tracker.end("FINISHED")
+        _end(tracker, {"state": "pruned", "prune_reason": str(pruned)}, "FINISHED")
         raise
     except KeyboardInterrupt:
-        tracker.set_tags({"state": "killed"})
-        tracker.end("KILLED")
+        _end(tracker, {"state": "killed"}, "KILLED")
         raise
     except BaseException as e:
-        tracker.set_tags({"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]})
-        tracker.end("FAILED")
+        if store_failure(e) is not None:  # the disk's fault, not the run's: stopped as by Ctrl-C, and resumed once it is fixed
+            _end(tracker, {"state": "killed", "killed_by": str(store_failure(e))[:500]}, "KILLED")
+        else:
+            _end(tracker, {"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]}, "FAILED")
         raise
     reason = {} if result.status == "finished" else {"prune_reason": f"{result.status} at step {result.step}"}
     tracker.set_tags({"state": result.status, "steps_done": result.step} | reason)
     tracker.end("FINISHED" if result.status == "finished" else "FAILED")
     return result
+
+
+def _end(tracker: MLflowTracker, tags: dict, status: str) -> None:
+    """End the run; when the store refuses that too (a full disk), it stays RUNNING until
+    the next sweep ends it KILLED, and the error that stopped it is the one reported."""
+    try:
+        tracker.set_tags(tags)
+        tracker.end(status)
+    except Exception as e:
+        if store_failure(e) is None:
+            raise
 
 
 def save_generator(checkpoint: Path, out: Path) -> None:

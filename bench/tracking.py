@@ -25,8 +25,9 @@ from bench.files import home
 from bench.trainer import Tracker
 
 # Noise here: "Creating initial MLflow database tables..." on every first use of a
-# store, and a "View run ... at" line per finished run with a tracking server
-logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+# store, a "View run ... at" line per finished run with a tracking server, and a logged
+# traceback for each database error, which MLflow raises to us anyway (a full disk, say)
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 # mlflow.log_batch's limits

@@ -172,7 +172,7 @@ class StudyCheck:
     def _requeue(self, task: str, number: int) -> str:
         study = self.tasks[task]
         trial = study.get_trials(deepcopy=False)[number]  # as it is now
-        if not queue.requeue_if_stale(study, trial, lambda t: kill_run(self.client, t)):
+        if not queue.requeue_if_stale(study, trial, lambda t: kill_run(self.client, t, task)):
             return "left alone: it finished or its worker came back meanwhile"
         run = self.active.get(self.run_of(task, trial))
         if run is None:

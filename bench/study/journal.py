@@ -120,7 +120,9 @@ def check(path: Path) -> None:
 
 
 class GuardedBackend(JournalFileBackend):
-    """Optuna's journal file backend, refusing to append after a damaged end."""
+    """Optuna's journal file backend, refusing to append after a damaged end, and taking
+    back an append that fails halfway (a full disk writes part of a record, then refuses
+    the rest): the journal keeps its last whole record."""
 
     def __init__(self, path: Path):
         super().__init__(str(path))
@@ -128,7 +130,19 @@ class GuardedBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict]) -> None:
         check(self.path)
-        super().append_logs(logs)
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()  # as Optuna writes them
+        with locked(self.path), open(self.path, "ab", buffering=0) as f:  # unbuffered: nothing is written behind our back
+            end = os.fstat(f.fileno()).st_size
+            try:
+                rest = memoryview(text)
+                while rest:
+                    rest = rest[f.write(rest):]
+                os.fsync(f.fileno())
+            except BaseException as e:
+                f.truncate(end)  # never fails for lack of space: it frees some
+                if isinstance(e, OSError) and e.filename is None:
+                    e.filename = str(self.path)
+                raise
 
 
 def reader_error(path: Path, error: Exception) -> BenchError:

@@ -27,7 +27,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from bench.errors import BenchError
-from bench.files import home
+from bench.files import home, store_failure
 from bench.study import journal
 
 HEARTBEAT_S = 30.0
@@ -48,7 +48,7 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage:
         try:
             return JournalStorage(journal.GuardedBackend(path))
         except Exception as e:  # Optuna's reader stops at a damaged line in the middle, with a long traceback
-            raise journal.reader_error(path, e) from None
+            raise (store_failure(e) or journal.reader_error(path, e)) from None  # or the file cannot be opened for writing
     try:
         return optuna.storages.get_storage(url)
     except Exception as e:  # sqlalchemy and drivers raise many types: bad URL, no driver, no server

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 
 from bench import data, evaluator
 from bench.errors import BenchError, RunFailed
-from bench.files import home
+from bench.files import STORE_EXIT, check_writable, free_space, home, store_failure
 from bench.gan import variants
 from bench.study import queue, report
 from bench.study.progress import Monitor
@@ -53,6 +53,7 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     for dataset in study.datasets:  # everything is checked before anything is written
         data.check_available(dataset)
         evaluator.load(dataset)
+    check_writable()
     check_tracking_uri(options.tracking_uri)
     queue.check_storage(storage)  # last: a new SQLite storage is created by its check
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
@@ -66,13 +67,23 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary
         try:
             _run_workers(options, workers, Monitor(study, options, parents, enabled=progress), interrupts)
-        except KeyboardInterrupt:
-            for parent in parents.values():
-                client.set_terminated(parent, "KILLED")
+        except (KeyboardInterrupt, RunFailed):  # stopped before its end: the rerun continues it
+            _end_parents(client, parents)
             raise
         yield from finish(study, options, parents)
         if interrupts.interrupted:  # it arrived while the summary was written, and was swallowed there
             raise KeyboardInterrupt
+
+
+def _end_parents(client: MlflowClient, parents: dict) -> None:
+    """KILLED, as their trials; a store that refuses it (a full disk) leaves them RUNNING for
+    the rerun, and the error that stopped the study is the one reported."""
+    try:
+        for parent in parents.values():
+            client.set_terminated(parent, "KILLED")
+    except Exception as e:
+        if store_failure(e) is None:
+            raise
 
 
 def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
@@ -102,7 +113,7 @@ def sweep(study: Study, options: Options) -> int:
     for dataset, plan in study.tasks():
         for name in (task_name(study, dataset, plan), repeats_name(study, dataset, plan)):
             if (existing := queue.load_existing(storage, name)) is not None:
-                swept += len(queue.sweep(existing, lambda t: kill_run(client, t)))
+                swept += len(queue.sweep(existing, lambda t: kill_run(client, t, name)))
     return swept
 
 
@@ -125,6 +136,10 @@ def _run_workers(options: Options, count: int, monitor: Monitor, interrupts: Int
     if interrupts.interrupted:  # the interrupt was swallowed on its way up: the study still stops
         _stop(processes, interrupts)
         raise KeyboardInterrupt
+    refused = [i for i, p in enumerate(processes) if p.returncode == STORE_EXIT]
+    if refused:  # each said which file; the disk is the same for all of them
+        raise RunFailed(f"worker{'s' * (len(refused) > 1)} {', '.join(map(str, refused))} could not write under {home()} (see the line above); "
+                        f"if the disk is full, {free_space()}; if it is read-only, make it writable; then run the same command again to continue")
     failed = [(i, p.returncode) for i, p in enumerate(processes) if p.returncode not in (0, None)]
     if failed:
         raise RunFailed(f"worker{'s' * (len(failed) > 1)} {', '.join(f'{i} (exit {rc})' for i, rc in failed)} stopped early; "

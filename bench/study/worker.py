@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from bench.errors import BenchError
-from bench.files import atomic_write, home
+from bench.files import STORE_EXIT, atomic_write, home, store_failure
 from bench.gan import variants
 from bench.runs import tracked_training
 from bench.study import queue
@@ -105,10 +105,12 @@ def parent_run(client: MlflowClient, study: Study, dataset: str, plan: VariantPl
     return found[0].info.run_id if found else None
 
 
-def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial) -> bool:
+def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial, optuna_study: str) -> bool:
     """The MLflow run of a trial whose worker died: KILLED, never left RUNNING. A run that
-    ended (its trial's last record was lost, say) keeps its own end. Returns whether it ended it."""
-    run_id = trial.user_attrs.get("mlflow_run_id")
+    ended (its trial's last record was lost, say) keeps its own end. A worker killed between
+    creating its run and recording it on the trial left only the run's tags to find it by.
+    Returns whether it ended it."""
+    run_id = trial.user_attrs.get("mlflow_run_id") or _tagged_run(client, optuna_study, trial.number)
     try:
         running = run_id is not None and client.get_run(run_id).info.status == "RUNNING"
     except MlflowException:  # gone from the tracking store: nothing to end
@@ -117,6 +119,15 @@ def kill_run(client: MlflowClient, trial: optuna.trial.FrozenTrial) -> bool:
         client.set_tag(run_id, "state", "killed")
         client.set_terminated(run_id, "KILLED")
     return running
+
+
+def _tagged_run(client: MlflowClient, optuna_study: str, number: int) -> str | None:
+    experiment = client.get_experiment_by_name(optuna_study.split("/")[0])
+    if experiment is None:
+        return None
+    found = client.search_runs([experiment.experiment_id], f"tags.optuna_study = '{optuna_study}' and tags.trial = '{number}' "
+                               "and attributes.status = 'RUNNING'", max_results=1)
+    return found[0].info.run_id if found else None
 
 
 class _TrialTracker(MLflowTracker):
@@ -173,7 +184,7 @@ class Worker:
         return trained
 
     def _claim_all(self, optuna_study: optuna.Study, dataset, plan, n: int, repeat: bool) -> int:
-        queue.sweep(optuna_study, lambda t: kill_run(self.client, t))
+        queue.sweep(optuna_study, lambda t: kill_run(self.client, t, optuna_study.study_name))
         trained = 0
         while not self.interrupts.interrupted and (trial := queue.claim(optuna_study, n)) is not None:
             self._run_trial(optuna_study, trial, dataset, plan, repeat)
@@ -216,8 +227,13 @@ class Worker:
         except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
             queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[trial.number])
             raise
-        except Exception:  # recorded on the run (state failed, with the reason); the study goes on
-            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.FAIL)
+        except Exception as e:
+            if (failure := store_failure(e)) is None:  # recorded on the run (state failed, with the reason); the study goes on
+                return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.FAIL)
+            # the disk's fault, not the trial's: the trial stays RUNNING under this worker, which exits, and the
+            # next sweep requeues it and ends its run KILLED together (requeued here, a run whose end the full
+            # store refused would stay RUNNING for good); the retry resumes from the last checkpoint
+            raise failure from e
         finally:
             tracker.progress_file.unlink(missing_ok=True)
         if result.status != "finished":  # diverged: the run is tagged with the step
@@ -247,9 +263,12 @@ def main(argv: list[str]) -> int:
         Worker(options, interrupts).run()
     except KeyboardInterrupt:
         return 130
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # a store it cannot write: one line naming the file; the launcher names the disk
+        failure = e if isinstance(e, BenchError) else store_failure(e)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return STORE_EXIT if store_failure(e) else failure.exit_code
     return 130 if interrupts.interrupted else 0
 
 

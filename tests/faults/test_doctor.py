@@ -4,6 +4,7 @@ safe, and the study then runs on to exactly the trials asked for."""
 import optuna
 
 from bench.study import queue
+from bench.study.worker import kill_run
 from bench.tracking import MLflowTracker
 
 
@@ -31,6 +32,16 @@ def test_a_dead_workers_trial_is_requeued_and_its_run_ended_killed(study, bench,
     assert [t.state.name for t in study.trials()] == ["COMPLETE", "FAIL", "WAITING"] and retry.user_attrs == {"slot": 1, "retry_of": number}
     assert bench("doctor")[0] == 0
     # the rerun that trains the slot again: tests/faults/test_crash.py
+
+
+def test_the_sweep_ends_the_run_of_a_worker_killed_before_it_recorded_the_run_on_its_trial(study, dead_pid):
+    optuna_study = queue.ensure_slots(queue.storage_for(None), study.task, ["minimize"], 2)
+    trial = queue.claim(optuna_study, 2)
+    trial.set_user_attr("worker", {"host": queue.HOST, "pid": dead_pid})
+    tags = {"study": "tiny", "kind": "trial", "optuna_study": study.task, "trial": trial.number, "slot": 1}
+    run_id = MLflowTracker("tiny", "seed000-fc-mnist-trial1", tags).run_id  # the worker died before trial.set_user_attr("mlflow_run_id")
+    assert queue.sweep(optuna_study, lambda t: kill_run(study.client, t, study.task)) == [trial.number]
+    assert study.client.get_run(run_id).info.status == "KILLED"
 
 
 def test_runs_left_running_by_a_killed_launcher_end_killed(study, bench):

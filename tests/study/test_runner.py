@@ -46,10 +46,11 @@ def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
     client, children = _runs("smoke", "tags.kind = 'trial'")
     _, parents = _runs("smoke", "tags.kind = 'parent'")
     assert len(children) == 4 and len(parents) == 2
+    assert {c.data.tags["seed"] for c in children} == {"0"}  # the study's seed: trials differ only in their setting
     parent_ids = {p.info.run_id for p in parents}
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["mlflow.parentRunId"] in parent_ids
-        assert {"study", "trial", "optuna_study", "state"} <= child.data.tags.keys()
+        assert {"study", "trial", "optuna_study", "state", "host", "device"} <= child.data.tags.keys()
         assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [100, 200]
         paths = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"samples", "curves", "config.json", "generator.pt"} <= paths  # the single-run contents

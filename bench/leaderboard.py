@@ -118,7 +118,7 @@ def _entry_row(dataset: str, entry: str, group: pd.DataFrame, repeats: pd.DataFr
     row["pruned"] = states.get("pruned", 0) + states.get("diverged", 0)
     row["failed"] = states.get("failed", 0) + states.get("killed", 0)
     spent = pd.concat([group, repeats])
-    row["device"] = "+".join(sorted(spent["tags.device"].dropna().unique()))
+    row["device"] = "+".join(sorted(spent.get("tags.device", pd.Series(dtype=str)).dropna().unique()))
     row["device_seconds"] = round(spent["device_share"].sum(), 1)
     for metric in METRICS:
         values = _values(_finished(repeats), metric)

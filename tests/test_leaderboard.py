@@ -166,3 +166,10 @@ def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_the_command_warns_on_stderr_when_intervals_rest_on_few_repeats(bench, monkeypatch):
+    monkeypatch.setattr(leaderboard, "trial_runs", lambda experiment, tracking_uri=None: board_runs())
+    code, out, err = bench("leaderboard", "--study", "smoke", "--format", "md")
+    assert code == 0 and "| dataset" in out and "(3)*" in out
+    assert err.startswith("warning: ") and "fewer than 5 repeats" in err and err.count("\n") == 1

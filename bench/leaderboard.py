@@ -210,11 +210,11 @@ def _with_dtypes(table: pd.DataFrame) -> pd.DataFrame:
 
 def few_repeats_note(table: pd.DataFrame) -> str | None:
     """A warning when some entry's interval or p-value rests on fewer than ``FEW_REPEATS`` repeats."""
-    counts = pd.Series([row[f"repeat_{row['compared_on']}_n"] for _, row in table.iterrows()], dtype="Int64")
-    few = table.loc[(counts > 0) & (counts < FEW_REPEATS), "entry"]
-    if few.empty:
+    counts = [row[f"repeat_{row['compared_on']}_n"] for _, row in table.iterrows()]
+    few = sum(0 < n < FEW_REPEATS for n in counts)
+    if not few:
         return None
-    return (f"{len(few)} of {len(table)} rows rest on fewer than {FEW_REPEATS} repeats (marked *): their intervals are wide "
+    return (f"{few} of {len(table)} rows rest on fewer than {FEW_REPEATS} repeats (marked *): their intervals are wide "
             "and their p-values weak evidence; add repeat seeds to the study for firmer ones")
 
 

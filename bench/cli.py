@@ -279,16 +279,19 @@ def leaderboard(
     out: Optional[Path] = typer.Option(None, help="Write to this file instead of printing."),
     tracking_uri: Optional[str] = typer.Option(None),
 ) -> None:
-    """One row per (data set, entry) of a study: best and median metrics, trial counts, compute."""
+    """One row per (data set, entry) of a study: best and median metrics, repeats' intervals
+    and tests against the baseline, trial counts, device time."""
     from bench import leaderboard as board
     from bench.study import spec
 
+    board.check_format(fmt, out)  # before the runs are read, which can take minutes
     _check_out(out)
-    if fmt not in board.FORMATS:  # before the runs are read
-        raise BenchError(f"--format {fmt!r}; valid: {', '.join(board.FORMATS)}")
-    table = board.build(spec.load(study), tracking_uri)
-    text = board.export(table, fmt, out)
+    plan = spec.load(study)
+    table = board.build(plan.name, plan.objectives, plan.baseline, tracking_uri)
+    text = board.export(table, fmt, out, [m for m, _ in plan.objectives])
     typer.echo(text if out is None else f"leaderboard of {len(table)} rows written to {out}")
+    if note := board.few_repeats_note(table):
+        typer.echo(f"warning: {note}", err=True)
 
 
 @app.command()

@@ -36,6 +36,7 @@ def atomic_write(path: Path, write, durable: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a saved file gets the mode open() would give it
         with os.fdopen(fd, "wb") as f:
             write(f)
             if durable:
@@ -53,6 +54,13 @@ def atomic_write(path: Path, write, durable: bool = False) -> None:
             os.fsync(directory)  # the rename itself
         finally:
             os.close(directory)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_torch_save(obj, path: Path) -> None:

@@ -171,6 +171,9 @@ CASES = [
     case("sample-out-suffix", ["sample", RUN, "--out", "x.jpg"], "use a .npz or .png file name"),
     case("leaderboard-out-no-folder", ["leaderboard", "--study", "smoke", "--out", "no/x.md"], "folder no does not exist"),
     case("leaderboard-format", ["leaderboard", "--study", "smoke", "--format", "xls"], "--format 'xls'; valid: csv"),
+    # the format is checked first: before the study file, the MLflow store and the minutes of reading runs
+    case("leaderboard-format-first", ["leaderboard", "--study", "nosuch", "--tracking-uri", "bogus", "--format", "xls"], "--format 'xls'; valid"),
+    case("leaderboard-parquet-to-stdout", ["leaderboard", "--study", "nosuch", "--format", "parquet"], "--format parquet is binary: give --out"),
     case("leaderboard-no-runs", ["leaderboard", "--study", "smoke"], "study 'smoke' has no runs yet"),
     case("budget-unknown", ["run", "--study", "smoke", "--budget", "huge"], "--budget 'huge'; valid: cpu, full"),
     case("run-device-unknown", ["run", "--study", "smoke", "--device", "tpu"], "unknown device 'tpu'"),

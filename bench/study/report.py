@@ -32,24 +32,20 @@ def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optun
         if i == 0:
             client.set_tag(parent, "best_trial", best.number)
     if len(study.objectives) > 1:
-        front = [t for t in complete if not any(_dominates(o.values, t.values, signs) for o in complete)]
-        client.log_metric(parent, "pareto_trials", len(front))
-
-
-def _dominates(a, b, signs) -> bool:
-    pairs = [(s * x, s * y) for x, y, s in zip(a, b, signs)]
-    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+        front = leaderboard.pareto_optimal([t.values for t in complete], [d for _, d in study.objectives])
+        client.log_metric(parent, "pareto_trials", int(front.sum()))
 
 
 def publish(study: Study, tracking_uri: str, storage) -> str:
     """Leaderboard and plots as artifacts of the study's summary run; returns a report line."""
-    runs = leaderboard.trial_runs(study, tracking_uri)
-    table = leaderboard.build(study, tracking_uri, runs)
+    runs = leaderboard.trial_runs(study.name, tracking_uri)
+    table = leaderboard.build(study.name, study.objectives, study.baseline, tracking_uri, runs)
+    objectives = [m for m, _ in study.objectives]
     client = MlflowClient(tracking_uri)
     summary = _summary_run(client, study, tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("csv", "md", "html", "json"):
-            leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}")
+            leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}", objectives)
         client.log_artifacts(summary.run_id, tmp, "leaderboard")
     for dataset, rows in table.groupby("dataset"):
         if len(study.objectives) > 1:
@@ -65,7 +61,8 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
         if parent:
             values = _jsonable(row)
             client.log_dict(parent, values, "leaderboard_row.json")
-            for key in [k for k in values if k.startswith(("repeat_", "p_vs_")) and values[k] is not None]:
+            statistics = [f"repeat_{m}_{part}" for m in objectives for part in ("n", "mean", "ci_low", "ci_high")]
+            for key in [k for k in statistics + ["p_welch_vs_baseline", "p_holm_vs_baseline"] if values[k] is not None]:
                 client.log_metric(parent, key, values[key])  # sortable beside best_* in the MLflow UI
     summary.end("FINISHED")
     return f"leaderboard ({len(table)} rows) and plots logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"

@@ -82,6 +82,13 @@ def suggest(trial: optuna.Trial, p: Param):
     return trial.suggest_float(p.name, p.low, p.high, log=p.type == "log-float")
 
 
+def seed_of(study: Study, trial: optuna.Trial, repeat: bool) -> int:
+    """Every search trial trains with the study's seed, so two trials differ only in their
+    setting; the spread over seeds is measured apart, by the repeats, each retraining the
+    chosen setting with one of the study's repeat seeds."""
+    return trial.user_attrs["seed"] if repeat else study.seed
+
+
 def best_trial(study: Study, trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
     """The completed trial best on the first objective (for several objectives it lies on
     the Pareto front)."""
@@ -206,12 +213,12 @@ class Worker:
 
     def _run_trial(self, optuna_study: optuna.Study, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> None:
         slot = trial.user_attrs["slot"]
-        seed = trial.user_attrs["seed"] if repeat else self.study.seed + slot
+        seed = seed_of(self.study, trial, repeat)
         config = variants.get(plan.variant).config(self._settings(trial, dataset, plan, repeat))
         kind = "repeat" if repeat else "trial"
         tags = {"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
                 "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
-                "git_commit": git_commit()}
+                "host": queue.HOST, "git_commit": git_commit()}  # host and device: runs sharing one device, for its seconds
         progress = {"task": f"{dataset}/{plan.name}", "kind": kind, "slot": slot, "step": 0, "steps": config.steps}
         label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,

@@ -46,10 +46,11 @@ def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
     client, children = _runs("smoke", "tags.kind = 'trial'")
     _, parents = _runs("smoke", "tags.kind = 'parent'")
     assert len(children) == 4 and len(parents) == 2
+    assert {c.data.tags["seed"] for c in children} == {"0"}  # the study's seed: trials differ only in their setting
     parent_ids = {p.info.run_id for p in parents}
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["mlflow.parentRunId"] in parent_ids
-        assert {"study", "trial", "optuna_study", "state"} <= child.data.tags.keys()
+        assert {"study", "trial", "optuna_study", "state", "host", "device"} <= child.data.tags.keys()
         assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [100, 200]
         paths = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"samples", "curves", "config.json", "generator.pt"} <= paths  # the single-run contents
@@ -106,18 +107,21 @@ def test_leaderboard_has_a_row_per_entry_in_every_format(smoke_home, tmp_path):
 
     from bench import leaderboard
 
-    table = leaderboard.build(spec.load("smoke"))
+    smoke = spec.load("smoke")
+    table = leaderboard.build(smoke.name, smoke.objectives, smoke.baseline)
+    assert list(table.columns) == leaderboard.COLUMNS
     assert sorted(table["entry"]) == ["seed000-fc", "seed002-fc"]
     assert (table["complete"] == 2).all() and table["pareto"].any()
-    assert (table["repeats"] == 2).all()
+    assert (table["repeat_fid_n"] == 2).all() and (table["baseline_n"] == 2).all()
     assert (table["repeat_fid_ci_low"] <= table["repeat_fid_mean"]).all() and (table["repeat_fid_mean"] <= table["repeat_fid_ci_high"]).all()
     baseline = table["entry"] == "seed000-fc"  # the first entry, by default
-    assert table.loc[baseline, "p_vs_baseline"].isna().all() and table.loc[~baseline, "p_vs_baseline"].between(0, 1).all()
+    assert table.loc[baseline, "p_welch_vs_baseline"].isna().all() and table.loc[~baseline, "p_welch_vs_baseline"].between(0, 1).all()
+    assert (table.loc[~baseline, "p_holm_vs_baseline"] == table.loc[~baseline, "p_welch_vs_baseline"]).all()  # one test: Holm changes nothing
     assert table["best_fid"].le(table["median_fid"]).all()
     assert {"best_ndb_k", "best_distinct_images", "best_coverage_min", "collapsed_at_step", "collapsed_trials"} <= set(table)
     assert table["collapsed_trials"].between(0, table["complete"]).all()
     assert table["collapsed_at_step"].dropna().isin([100, 200]).all()  # the evaluation steps
-    assert "cpu_seconds" in table and (table["cpu_seconds"] > 0).all()
+    assert (table["device"] == "cpu").all() and (table["device_seconds"] > 0).all()
     for fmt in ("csv", "md", "html", "latex"):
         text = leaderboard.export(table, fmt)
         assert "seed000-fc" in text and "seed002-fc" in text
@@ -133,7 +137,7 @@ def test_leaderboard_of_a_study_never_run(tmp_path, monkeypatch):
 
     monkeypatch.setenv("BENCH_HOME", str(tmp_path))
     with pytest.raises(BenchError, match="has no runs yet; run it with 'bench run --study lucic'"):
-        leaderboard.build(spec.load("lucic"))
+        leaderboard.build("lucic", [("fid", "minimize")], "dcgan-mm")
 
 
 def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_once(tmp_path, monkeypatch, study_file):
@@ -165,7 +169,8 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     assert min(retry_steps) > killed_at  # trained on from the checkpoint, not from step 0
     from bench import leaderboard
 
-    row = leaderboard.build(spec.load(str(path))).iloc[0]
+    killed = spec.load(str(path))
+    row = leaderboard.build(killed.name, killed.objectives, killed.baseline).iloc[0]
     assert (row["complete"], row["failed"]) == (1, 0)
     assert not checkpoint.exists()  # a finished trial's checkpoint is removed; its generator is in MLflow
 

@@ -43,3 +43,18 @@ def test_the_best_trial_follows_the_first_objective_direction():
         s.add_trial(optuna.trial.create_trial(value=value))
     s.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     assert worker.best_trial(study, s.get_trials()).value == 1.0
+
+
+def test_search_trials_share_the_study_seed_and_repeats_use_their_own():
+    """A difference between two search trials must be their setting's, not their seeds'."""
+    study = spec.load("mode-collapse")
+    search = optuna.create_study()
+    seeds = []
+    for slot in range(3):
+        trial = search.ask()
+        trial.set_user_attr("slot", slot)
+        seeds.append(worker.seed_of(study, trial, repeat=False))
+    assert seeds == [study.seed] * 3
+    repeat = optuna.create_study().ask()
+    repeat.set_user_attr("seed", study.repeats[1])
+    assert worker.seed_of(study, repeat, repeat=True) == study.repeats[1]

@@ -77,4 +77,5 @@ def sample_size_table(sizes=SAMPLE_SIZES, device: str = "cpu") -> pd.DataFrame:
 
 def run_sample_sizes(sizes=SAMPLE_SIZES, device: str = "cpu") -> Iterator[str]:
     yield f"real MNIST training images against the test reference, by sample count (device {device})"
-    yield sample_size_table(sizes, device).to_markdown(index=False, floatfmt=".3g")
+    table = sample_size_table(sizes, device)
+    yield table.assign(n=table["n"].map("{:,}".format)).to_markdown(index=False, floatfmt=".3g")

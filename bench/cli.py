@@ -133,11 +133,13 @@ def selfcheck(
     device: str = typer.Option("cpu"),
     ladders: bool = typer.Option(False, "--ladders", help="Instead: every metric on the known-answer ladders (noise, dropped classes, collapse within classes) and their checks."),
     n: int = typer.Option(10_000, min=2000, help="Images per ladder rung."),
+    sample_sizes: bool = typer.Option(False, "--sample-sizes", help="Instead: the metrics of real data at 500, 2,000 and 10,000 samples (numbers of different n are not comparable)."),
 ) -> None:
     """Score real MNIST, whose answers are known, and check the evaluator and metrics give them."""
     from bench import selfcheck as check
 
-    for line in check.run_ladders(n, device) if ladders else check.run(device):
+    lines = check.run_ladders(n, device) if ladders else check.run_sample_sizes(device=device) if sample_sizes else check.run(device)
+    for line in lines:
         typer.echo(line)
 
 

@@ -105,6 +105,8 @@ CHECKS = {  # ladder -> (what must hold, test on its rows in rung order); each f
         ("FID rises with every step of noise", _increasing("fid")),
         ("precision and density fall, to < 0.05 at sigma=0.4", lambda r: _decreasing("precision", False)(r) and _decreasing("density", False)(r)
          and r["precision"].iloc[-1] < 0.05 and r["density"].iloc[-1] < 0.05),
+        ("valid_share from > 0.95 without noise to < 0.05 from sigma=0.2 (noisy digits leave the real manifold)",
+         lambda r: r["valid_share"].iloc[0] > 0.95 and (r["valid_share"].iloc[3:] < 0.05).all()),
         ("NDB's JSD rises; NDB/K from < 0.2 without noise to > 0.8 (it saturates) from sigma=0.2",
          lambda r: _increasing("ndb_jsd")(r) and r["ndb_k"].iloc[0] < 0.2 and (r["ndb_k"].iloc[3:] > 0.8).all()),
     ],

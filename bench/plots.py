@@ -37,15 +37,22 @@ def loss_curves(history: list[dict]):
 
 
 def metric_curves(history: list[dict]):
-    """FID and covered modes at each evaluation."""
+    """FID and covered modes at each evaluation, one series per sample count: FID
+    falls as n grows, so in-training (small n) and final (large n) scores are never
+    joined by one line."""
     rows = [h for h in history if "fid" in h]
     fig, fid = plt.subplots(figsize=(5, 3.5))
-    steps = [h["step"] for h in rows]
-    fid.plot(steps, [h["fid"] for h in rows], "o-", color="C0")
-    fid.set(xlabel="step", ylabel="FID", title="FID and modes")
     modes = fid.twinx()
-    modes.plot(steps, [h["modes"] for h in rows], "s--", color="C1")
+    for i, n in enumerate(sorted({h.get("n") for h in rows}, key=lambda n: n or 0)):
+        series = [h for h in rows if h.get("n") == n]
+        steps = [h["step"] for h in series]
+        label = f"n = {n:,}" if n else "n unknown"
+        fid.plot(steps, [h["fid"] for h in series], "o-", color="C0", alpha=1 - 0.4 * i, label=f"FID, {label}")
+        modes.plot(steps, [h["modes"] for h in series], "s--", color="C1", alpha=1 - 0.4 * i, label=f"modes, {label}")
+    fid.set(xlabel="step", ylabel="FID", title="FID and modes")
     modes.set_ylabel("modes", color="C1")
+    handles = [h for ax in (fid, modes) for h in ax.get_legend_handles_labels()[0]]
+    fid.legend(handles=handles, fontsize=7)
     fig.tight_layout()
     return fig
 

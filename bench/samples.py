@@ -29,8 +29,9 @@ def read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     except ValueError as e:
         if "pickle" not in str(e):
             raise BenchError(f"{path}: not a readable .npz file ({e}); {how}") from None
-        # numpy takes any file that is neither zip nor .npy for a pickle
-        raise BenchError(f"{path}: not a readable .npz file: pickled or object data is refused; {how} from plain arrays") from None
+        if not _starts_with(path, (b"PK", b"\x93NUMPY")):  # numpy takes any other file for a pickle
+            raise BenchError(f"{path}: not an .npz file (neither a zip archive nor a .npy array); {how}") from None
+        raise BenchError(f"{path}: holds object arrays, which would need unpickling and are refused; {how} from plain arrays") from None
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise BenchError(f"{path}: not a readable .npz file ({e}); {how}") from None
     if "images" not in arrays:
@@ -45,6 +46,11 @@ def read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     if labels is not None and (labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer)):
         raise BenchError(f"{path}: 'labels' must be an integer array of shape [{len(images)}], got {labels.dtype} {list(labels.shape)}")
     return torch.from_numpy(images), None if labels is None else torch.from_numpy(labels.astype(np.int64))
+
+
+def _starts_with(path: Path, magics: tuple[bytes, ...]) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8).startswith(magics)
 
 
 def write(path: Path, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:

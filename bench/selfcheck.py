@@ -2,12 +2,16 @@
 
 Real MNIST test images against their own reference must look perfect, and 10,000
 training images must look close; if not, the evaluator or the metrics are broken.
-``--ladders`` adds the known-answer ladders of ``bench.ladders``.
+``--ladders`` adds the known-answer ladders of ``bench.ladders``; ``--sample-sizes``
+shows how the metrics of real data move with the number of samples scored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+
+import pandas as pd
+import torch
 
 from bench import data, evaluator, ladders, metrics
 from bench.errors import BenchError
@@ -55,3 +59,23 @@ def run_ladders(n: int = 10_000, device: str = "cpu") -> Iterator[str]:
     if failed:
         raise BenchError(f"ladder checks failed: {'; '.join(failed)}")
     yield f"\nladder checks passed ({n:,} images per rung)"
+
+
+SAMPLE_SIZES = (500, 2000, 10_000)
+SIZE_COLUMNS = ["fid", "kid", "kl_uniform", "precision", "recall", "coverage", "ndb_k", "valid_share"]
+
+
+def sample_size_table(sizes=SAMPLE_SIZES, device: str = "cpu") -> pd.DataFrame:
+    """Real training images (the first N of one seeded shuffle) against the test reference:
+    what each metric reads for perfect samples at each N. Numbers scored on different N
+    are not comparable; this table says by how much."""
+    train = data.load("mnist", "train").images
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    rows = [{"n": n} | {k: v for k, v in metrics.score(train[order[:n]], device=device).items() if k in SIZE_COLUMNS} for n in sizes]
+    return pd.DataFrame(rows)[["n", *SIZE_COLUMNS]]
+
+
+def run_sample_sizes(sizes=SAMPLE_SIZES, device: str = "cpu") -> Iterator[str]:
+    yield f"real MNIST training images against the test reference, by sample count (device {device})"
+    table = sample_size_table(sizes, device)
+    yield table.assign(n=table["n"].map("{:,}".format)).to_markdown(index=False, floatfmt=".3g")

@@ -139,7 +139,7 @@ class MLflowTracker(Tracker):
             self.client.log_batch(self.run_id, metrics=items[i : i + _METRICS_PER_BATCH])
 
     def log_evaluation(self, result: dict, grid, grid_labels, step: int) -> None:
-        self.log_metrics({k: v for k, v in result.items() if k != "n"}, step)
+        self.log_metrics(result, step)  # "n" among them: each number is tied to the sample count it was scored on
         self.client.log_image(self.run_id, plots.sample_grid(grid, grid_labels), f"samples/step_{step:07d}.png")
         self.log_figure(plots.mode_histogram(np.array(result["mode_histogram"])), f"modes/step_{step:07d}.png")
 

@@ -1,3 +1,4 @@
+import os
 import sys
 
 import pytest
@@ -6,11 +7,12 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def bench_home(tmp_path_factory):
     """Everything tests write (reference caches, runs) goes to one temp folder; tests
-    that use a home of their own still share its cache (built once per session)."""
+    that use a home of their own still share its cache (built once per session, or
+    kept across sessions in a BENCH_CACHE set from outside, as when iterating)."""
     home = tmp_path_factory.mktemp("bench-home")
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_HOME", str(home))
-    mp.setenv("BENCH_CACHE", str(home / "cache"))
+    mp.setenv("BENCH_CACHE", os.environ.get("BENCH_CACHE") or str(home / "cache"))
     yield home
     mp.undo()
 

@@ -6,13 +6,13 @@ from bench import ladders
 
 # the smallest sample each ladder's checks hold on, and only the metric modules they read
 SETUPS = {
-    "noise": (1000, ["fid", "prdc", "ndb"]),
+    "noise": (1000, ["fid", "prdc", "ndb", "modes"]),
     "drop": (1000, ["modes", "prdc", "per_class", "ndb"]),
     "collapse": (2000, ["modes", "per_class", "ndb", "distinct_images"]),
 }
 RUNGS = {"noise": ladders.NOISE, "drop": ladders.DROPPED, "collapse": ladders.DISTINCT_PER_CLASS}
 JUDGED = {  # the columns each ladder's checks judge (not collapse's modes: they must stay blind to it)
-    "noise": ["fid", "precision", "density", "ndb_k", "ndb_jsd"],
+    "noise": ["fid", "precision", "density", "ndb_k", "ndb_jsd", "valid_share"],
     "drop": ["modes", "kl_uniform", "ndb_k", "ndb_jsd", "recall", "coverage", "coverage_min"],
     "collapse": ["ndb_k", "ndb_jsd", "distinct_images", "coverage_min", "recall_min"],
 }

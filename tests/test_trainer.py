@@ -82,28 +82,38 @@ class _Recorder(trainer.Tracker):
         self.logged.append((step, values))
 
 
-def test_the_first_collapsed_evaluation_is_logged_once_as_collapsed_at_step(tmp_path):
+def test_the_first_collapsed_evaluation_is_logged_once_as_collapsed_at_step(tmp_path, monkeypatch):
     from bench.metrics import collapse
 
-    config = variants.get("seed000-fc").config(["steps=20", "log_every=10", "eval_every=10", "eval_samples=200", "final_samples=200"])
+    config = variants.get("seed000-fc").config(["steps=40", "log_every=10", "eval_every=10", "eval_samples=200", "final_samples=200"])
+    real_evaluate = trainer.evaluate
+    verdicts = iter([{"valid_share": 0.1}, {}, {"modes": 7}, {"modes": 6}])  # no digits, fine, collapsed, collapsed
+
+    def scripted(*args, **kwargs):  # real metrics, with the collapse-relevant numbers overridden
+        result = real_evaluate(*args, **kwargs)
+        return result | {"valid_share": 0.9, "modes": 10, "ndb_k": 0.0} | next(verdicts)
+
+    monkeypatch.setattr(trainer, "evaluate", scripted)
     recorder = _Recorder()
     result = trainer.train(config, tracker=recorder, progress=False)
     evaluations = [h for h in result.history if "modes" in h]
-    assert [h["step"] for h in evaluations] == [10, 20]
-    assert all("ndb_k" in h and "distinct_images" in h and "coverage_min" in h for h in evaluations)
-    first = next(h["step"] for h in evaluations if collapse.collapsed(h))  # 10 steps of training: surely collapsed
+    assert [h["step"] for h in evaluations] == [10, 20, 30, 40]
+    assert all("ndb_k" in h and "distinct_images" in h and "coverage_min" in h and "valid_share" in h for h in evaluations)
     logged = [(step, v["collapsed_at_step"]) for step, v in recorder.logged if "collapsed_at_step" in v]
-    assert logged == [(first, first)]
-    assert collapse.collapsed_at(result.history) == first
+    assert logged == [(30, 30)]  # not at 10: a generator drawing no digits has not collapsed
+    assert collapse.collapsed_at(result.history) == 30
 
 
-def test_collapsed_means_a_lost_class_or_most_bins_off():
+def test_collapsed_means_a_lost_class_or_most_bins_off_but_not_noise():
     from bench.metrics import collapse
 
-    fine = {"modes": 10, "modes_total": 10, "ndb_k": 0.1}
-    assert not collapse.collapsed(fine)
-    assert collapse.collapsed(fine | {"modes": 9})
+    fine = {"modes": 10, "modes_total": 10, "ndb_k": 0.1, "valid_share": 0.95}
+    assert not collapse.collapsed(fine) and collapse.verdict(fine) == ""
+    assert collapse.collapsed(fine | {"modes": 9}) and collapse.verdict(fine | {"modes": 9}) == "collapsed"
     assert collapse.collapsed(fine | {"ndb_k": collapse.NDB_COLLAPSED + 0.01})
+    assert collapse.verdict(fine | {"ndb_k": collapse.NDB_COLLAPSED + 0.01}) == "within-class collapse"
+    noise = fine | {"valid_share": collapse.NO_DIGITS - 0.01, "modes": 0, "ndb_k": 1.0}
+    assert not collapse.collapsed(noise) and collapse.verdict(noise) == "no digits"
     assert not collapse.collapsed({"modes": 900, "modes_total": 1000, "ndb_k": 0.1})  # stacked: judged by NDB only
     history = [{"step": 10, "loss_d": 1.0}, {"step": 10, **fine}, {"step": 20, **fine, "modes": 8}, {"step": 30, **fine}]
     assert collapse.collapsed_at(history) == 20

@@ -48,6 +48,8 @@ class GAN(nn.Module):
         for remedy in self.plugins:
             remedy.setup(self)
         self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if c.ema else None
+        if c.ema:
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.loss = losses.get(c.loss)
         self.penalty = PENALTIES[self.loss.penalty] if self.loss.penalty else None
         self.real_target = 1 - c.label_smoothing
@@ -234,7 +236,7 @@ class GAN(nn.Module):
         if self.history_g is not None:
             self.history_g.update()
         if self.g_ema is not None:
-            remedies.ema_update(self.g_ema, self.g, self.config.ema)
+            remedies.ema_update(self.g_ema, self.g, self.config.ema, self.ema_updates)
         for remedy in self.plugins:
             remedy.after_g_step(self)
 

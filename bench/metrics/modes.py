@@ -1,7 +1,10 @@
-"""Mode coverage: which classes the generator hits, judged by the evaluator.
+"""Mode coverage: which classes the generator hits, judged by the evaluator, among
+the samples that are digits at all (``validity``).
 
-torchmetrics has no mode-counting metric; the histogram is a bincount and the KL
-comes from scipy.
+``valid_share`` is the share of samples judged digits; ``modes``, ``kl_uniform`` and
+the histogram count only those, so noise scores 0 modes instead of one confident
+"8". torchmetrics has no mode-counting metric; the histogram is a bincount and the
+KL comes from scipy.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import scipy.stats
 import torch
 
 from bench.metrics.features import Features
+from bench.metrics.reference import Reference
 
 CONFIDENT = 0.9  # a prediction counts as confident when every channel's top probability reaches this
 MIN_SHARE = 0.1  # 10 classes: a mode is covered with at least 10 % of its uniform share
@@ -22,19 +26,23 @@ def histogram(fake: Features) -> np.ndarray:
     return torch.bincount(fake.predicted, minlength=total).cpu().numpy()
 
 
-def compute(real: Features, fake: Features) -> dict[str, float]:
-    counts = histogram(fake)
+def compute(real: Reference, fake: Features) -> dict[str, float]:
+    valid = real.digits.is_digit(fake.embedding)
+    counts = histogram(fake.select(valid))
     total = len(counts)
-    share = counts / counts.sum()
-    if total == 10:
-        modes = int((share >= MIN_SHARE / total).sum())
-    else:  # stacked MNIST (PacGAN protocol): a triple is covered once it is seen at all
-        modes = int((counts > 0).sum())
+    if not counts.sum():  # no digits: no mode covered, and the KL of a point mass (its worst value)
+        modes, kl = 0, float(np.log(total))
+    else:
+        share = counts / counts.sum()
+        # stacked MNIST (PacGAN protocol): a triple is covered once it is seen at all
+        modes = int((share >= MIN_SHARE / total).sum()) if total == 10 else int((counts > 0).sum())
+        kl = float(scipy.stats.entropy(share, np.full(total, 1 / total)))
     confident = (fake.logits.softmax(-1).amax(-1) >= CONFIDENT).all(-1).float().mean()
     return {
         "modes": modes,
         "modes_total": total,
-        "kl_uniform": float(scipy.stats.entropy(share, np.full(total, 1 / total))),
+        "kl_uniform": kl,
+        "valid_share": float(valid.float().mean()),
         "confident": float(confident),
         "mode_histogram": counts.tolist(),
     }

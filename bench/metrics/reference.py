@@ -17,7 +17,7 @@ from torch import Tensor
 from bench import data
 from bench.evaluator import Evaluator
 from bench.files import atomic_torch_save, cache_dir
-from bench.metrics import ndb, per_class, prdc, support
+from bench.metrics import ndb, per_class, prdc, support, validity
 from bench.metrics.features import Features, extract
 
 
@@ -31,6 +31,7 @@ class Reference(Features):
     duplicate_radius: float | None = None
     radii: tuple[Tensor, Tensor] | None = None  # k-NN radii for precision/recall and density/coverage
     class_radii: tuple[Tensor, Tensor] | None = None  # the same within each image's own class
+    digits: validity.Manifold | None = None  # what counts as a digit at all
 
 
 def cache_path(dataset: str, backbone: str, evaluator: Evaluator, what: str = "reference") -> Path:
@@ -61,8 +62,10 @@ def reference(dataset: str, evaluator: Evaluator, backbone_name: str = "evaluato
     c = cached("calibration", lambda: _calibrate(test))
     train = lambda: cached(f"train-s{ndb.SEED}", lambda: _features(dataset, "train", evaluator, backbone, data_root, ndb.FIT_SAMPLES))  # noqa: E731
     fitted = cached(f"ndb-k{bins}-s{ndb.SEED}", lambda: ndb.fit(train()["embedding"], bins, ndb.SEED).state_dict())
+    digits = cached(f"digits-s{ndb.SEED}", lambda: validity.fit(train()["embedding"], test["embedding"]).state_dict())
     return Reference(test["embedding"], test["logits"], test["labels"], ndb.Bins.from_state(fitted, device), float(c["duplicate_radius"]),
-                     (c["radii_pr"], c["radii_dc"]), None if c["class_radii_pr"] is None else (c["class_radii_pr"], c["class_radii_dc"]))
+                     (c["radii_pr"], c["radii_dc"]), None if c["class_radii_pr"] is None else (c["class_radii_pr"], c["class_radii_dc"]),
+                     validity.Manifold.from_state(digits, device))
 
 
 def _features(dataset: str, split: str, evaluator: Evaluator, backbone, data_root, limit: int | None = None) -> dict:

@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 
 from bench.gan import remedies, variants
@@ -74,14 +75,21 @@ def test_minibatch_features_widen_the_discriminator_head():
     assert torch.allclose(identical, torch.full_like(identical, 5.0), atol=1e-3)  # 5 other identical samples
 
 
-def test_ema_generator_lags_the_trained_one():
-    gan = _gan("dcgan", ["ema=0.9"])
-    start = copy.deepcopy(gan.g_ema.state_dict())
-    gan.train_step(_batches(), 0)
-    moved = [k for k, v in gan.g_ema.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, start[k])]
-    assert moved
-    w, w_ema, w0 = gan.g.body[0].weight, gan.g_ema.body[0].weight, start["body.0.weight"]
-    assert torch.allclose(w_ema, 0.9 * w0 + 0.1 * w, atol=1e-6)
+def test_ema_generator_averages_trained_weights_only():
+    """50 steps at decay 0.999: the EMA generator is the bias-corrected weighted average
+    of G's weights after each step, with no share left to the initial weights."""
+    decay, steps = 0.999, 50
+    gan = _gan("seed000-fc", [f"ema={decay}"])
+    trained = []
+    for step in range(steps):
+        gan.train_step(_batches(), step)
+        trained.append(copy.deepcopy(gan.g.state_dict()))
+    weights = [(1 - decay) * decay ** (steps - 1 - s) / (1 - decay**steps) for s in range(steps)]
+    assert sum(weights) == pytest.approx(1.0)
+    for name, value in gan.g_ema.named_parameters():
+        expected = sum(w * t[name] for w, t in zip(weights, trained))
+        assert torch.allclose(value, expected, atol=1e-6), name
+        assert not torch.allclose(value, trained[-1][name], atol=1e-6)  # an average that lags G, not a copy
 
 
 def test_historical_averaging_penalises_distance_from_the_past():

@@ -33,6 +33,7 @@ def test_real_test_set_scores_like_real_data(real_vs_itself):
     assert r["is"] >= 9.7
     assert r["modes"] == 10 and r["modes_total"] == 10
     assert r["kl_uniform"] < 0.01
+    assert r["valid_share"] >= 0.99  # the threshold is set so that 99 % of real test images are digits
     assert abs(r["fid"]) < 1e-3
     assert abs(r["kid"]) < r["kid_std"]  # unbiased estimate: zero within its subset noise
     assert r["precision"] == r["recall"] == r["coverage"] == 1.0
@@ -48,6 +49,7 @@ def test_training_images_are_close_to_the_test_reference(test_set, noise_fid):
 def test_one_digit_is_one_mode(test_set, noise_fid):
     ones = test_set.images[test_set.labels == 1]
     r = metrics.score(ones)
+    assert r["valid_share"] > 0.97
     assert r["modes"] == 1
     assert r["kl_uniform"] == pytest.approx(math.log(10), abs=0.05)
     assert r["recall"] < 0.2 and r["coverage"] < 0.2
@@ -59,6 +61,21 @@ def test_uniform_noise_is_far_from_digits(noise_fid, real_vs_itself):
     r = metrics.score(noise)
     assert r["kid"] > 100 * real_vs_itself["kid_std"]
     assert r["precision"] == r["density"] == 0.0 and r["is"] < 1.5
+    assert r["confident"] > 0.5  # the evaluator is sure these are digits (mostly "8")...
+    assert r["valid_share"] == 0.0 and r["modes"] == 0  # ...but they are not: no digits, no modes
+    assert r["kl_uniform"] == pytest.approx(math.log(10))
+
+
+def test_grey_blobs_and_noisy_digits_are_not_digits(test_set):
+    """What a GAN draws in its first steps (grey noise) is not a digit; digits under
+    Gaussian noise of sigma 0.2 leave the evaluator's real manifold too (the README
+    documents the figure: about 1 % judged digits)."""
+    g = torch.Generator().manual_seed(2)
+    grey = (torch.rand(1000, 1, 28, 28, generator=g) * 40 + 100).to(torch.uint8)
+    assert metrics.score(grey)["valid_share"] == 0.0
+    x = test_set.images[:1000].float() / 255
+    noisy = ((x + 0.2 * torch.randn(x.shape, generator=g)).clamp(0, 1) * 255).round().to(torch.uint8)
+    assert metrics.score(noisy)["valid_share"] < 0.05
 
 
 def _scipy_fid(a: np.ndarray, b: np.ndarray) -> float:

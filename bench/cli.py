@@ -292,8 +292,9 @@ def leaderboard(
     table = board.build(plan.name, plan.objectives, plan.baseline, tracking_uri)
     text = board.export(table, fmt, out, [m for m, _ in plan.objectives])
     typer.echo(text if out is None else f"leaderboard of {len(table)} rows written to {out}")
-    if note := board.few_repeats_note(table):
-        typer.echo(f"warning: {note}", err=True)
+    for note in (board.few_repeats_note(table), table.attrs.get("not_comparable")):
+        if note:
+            typer.echo(f"warning: {note}", err=True)
 
 
 @app.command()

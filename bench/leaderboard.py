@@ -26,24 +26,25 @@ from scipy import stats
 
 from bench.errors import BenchError
 from bench.files import atomic_write
-from bench.metrics import DIRECTIONS
+from bench.metrics import DIRECTIONS, collapse
 from bench.tracking import check_tracking_uri, default_tracking_uri, store_exists
 
 # every metric a study can optimise (bench.metrics.DIRECTIONS), so any objective has its columns
-METRICS = ["fid", "kid", "is", "modes", "kl_uniform", "precision", "recall", "density", "coverage", "recall_min", "coverage_min",
-           "ndb_k", "ndb_jsd", "distinct_images", "confident", "label_accuracy"]
+METRICS = ["fid", "kid", "is", "modes", "kl_uniform", "valid_share", "precision", "recall", "density", "coverage", "recall_min",
+           "coverage_min", "ndb_k", "ndb_jsd", "distinct_images", "confident", "label_accuracy"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 FULL_TABLE_FORMATS = ("csv", "parquet", "json")  # the others show reader_view's columns
 BOOTSTRAP_FROM = 20  # repeats needed before the bootstrap interval replaces Student's t
 FEW_REPEATS = 5  # intervals and p-values from fewer repeats than this are flagged
 
-TEXT_COLUMNS = ["dataset", "entry", "variant", "device", "compared_on", "baseline"]
-COUNT_COLUMNS = (["chosen_trial", "collapsed_at_step", "collapsed_trials", "complete", "pruned", "failed", "baseline_n"]
+TEXT_COLUMNS = ["dataset", "entry", "variant", "chosen_verdict", "generator", "evaluator_sha256", "device", "compared_on", "baseline"]
+COUNT_COLUMNS = (["chosen_trial", "n", "collapsed_at_step", "collapsed_trials", "complete", "pruned", "failed", "baseline_n"]
                  + [f"repeat_{m}_n" for m in METRICS])
 COLUMNS = (
     ["dataset", "entry", "variant"]
     + [f"best_{m}" for m in METRICS] + [f"median_{m}" for m in METRICS]
-    + ["chosen_trial"] + [f"chosen_{m}" for m in METRICS] + ["collapsed_at_step", "collapsed_trials"]
+    + ["chosen_trial"] + [f"chosen_{m}" for m in METRICS] + ["chosen_verdict", "collapsed_at_step", "collapsed_trials"]
+    + ["n", "generator", "evaluator_sha256"]
     + ["complete", "pruned", "failed", "device", "device_seconds"]
     + [f"repeat_{m}_{part}" for m in METRICS for part in ("n", "mean", "ci_low", "ci_high")]
     + ["compared_on", "baseline", "baseline_n", "p_welch_vs_baseline", "p_holm_vs_baseline", "pareto"]
@@ -83,6 +84,7 @@ def build(experiment: str, objectives, baseline: str, tracking_uri: str | None =
         points = rows_of_dataset[[f"chosen_{m}" for m, _ in objectives]].to_numpy(dtype=float)
         table.loc[rows_of_dataset.index, "pareto"] = pareto_optimal(points, [d for _, d in objectives])
     table = _with_dtypes(table)
+    table.attrs["not_comparable"] = not_comparable_note(trials)
     return table.sort_values(["dataset", f"chosen_{primary}"], ascending=[True, direction == "minimize"], na_position="last").reset_index(drop=True)
 
 
@@ -111,7 +113,13 @@ def _entry_row(dataset: str, entry: str, group: pd.DataFrame, repeats: pd.DataFr
         chosen = done.loc[scores.idxmin() if direction == "minimize" else scores.idxmax()]
         row |= {f"chosen_{m}": chosen.get(f"metrics.{m}") for m in METRICS}
         row["chosen_trial"] = int(chosen["tags.trial"])
+        row["chosen_verdict"] = collapse.verdict({m: chosen.get(f"metrics.{m}") for m in ("valid_share", "modes", "modes_total", "ndb_k")
+                                                  if pd.notna(chosen.get(f"metrics.{m}"))})
         row["collapsed_at_step"] = chosen.get("metrics.collapsed_at_step")  # blank: never collapsed
+        row["generator"] = "ema" if float(chosen.get("params.ema") or 0) > 0 else "live"  # which G the scores are of
+    ns, hashes = _values(done, "n"), done.get("tags.evaluator_sha256", pd.Series(dtype=str)).dropna()
+    row["n"] = ns.min() if len(ns) else None  # one value unless not_comparable_note says otherwise
+    row["evaluator_sha256"] = hashes.iloc[0] if hashes.nunique() == 1 else None
     row["collapsed_trials"] = _values(done, "collapsed_at_step").size
     states = group["tags.state"].value_counts()
     row["complete"] = states.get("finished", 0)
@@ -208,6 +216,20 @@ def _with_dtypes(table: pd.DataFrame) -> pd.DataFrame:
                          **{c: float for c in numbers}, "pareto": bool})
 
 
+def not_comparable_note(trials: pd.DataFrame) -> str | None:
+    """A warning when the finished trials of one data set were scored on different sample
+    counts or by different evaluators: their numbers would be ranked side by side."""
+    problems = []
+    for dataset, runs in _finished(trials).groupby("tags.dataset"):
+        ns = sorted(int(n) for n in _values(runs, "n").unique())
+        hashes = runs.get("tags.evaluator_sha256", pd.Series(dtype=str)).dropna().unique()
+        if len(ns) > 1:
+            problems.append(f"{dataset} trials were scored on different sample counts (n = {', '.join(f'{n:,}' for n in ns)})")
+        if len(hashes) > 1:
+            problems.append(f"{dataset} trials were scored by {len(hashes)} different evaluators (evaluator_sha256)")
+    return "; ".join(problems) + ": their numbers are not comparable side by side" if problems else None
+
+
 def few_repeats_note(table: pd.DataFrame) -> str | None:
     """A warning when some entry's interval or p-value rests on fewer than ``FEW_REPEATS`` repeats."""
     counts = [row[f"repeat_{row['compared_on']}_n"] for _, row in table.iterrows()]
@@ -231,6 +253,7 @@ def reader_view(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
     view["baseline_n"] = table["baseline_n"].map(_number)
     view["p_welch_vs_baseline"] = table["p_welch_vs_baseline"].map(_number)
     view["p_holm_vs_baseline"] = table["p_holm_vs_baseline"].map(_number)
+    view["verdict"] = table["chosen_verdict"].fillna("")
     view["pareto"] = table["pareto"].map({True: "yes", False: ""})
     view["device"] = table["device"].fillna("")
     view["device_seconds"] = table["device_seconds"].map(lambda s: "" if pd.isna(s) else f"{s:.0f}")
@@ -257,7 +280,8 @@ def legend(table: pd.DataFrame) -> str:
             f"n in parentheses. p: Welch's t-test of {metric} against {baseline} over the repeats, and the same Holm-corrected "
             "across the entries of a data set. Every column: csv, parquet or json.")
     note = few_repeats_note(table)
-    return text + (f" *: {note}." if note else "")
+    text += f" *: {note}." if note else ""
+    return text + (f" Warning: {table.attrs['not_comparable']}." if table.attrs.get("not_comparable") else "")
 
 
 def check_format(fmt: str, out: Path | None) -> None:

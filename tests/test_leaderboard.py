@@ -173,3 +173,25 @@ def test_the_command_warns_on_stderr_when_intervals_rest_on_few_repeats(bench, m
     code, out, err = bench("leaderboard", "--study", "smoke", "--format", "md")
     assert code == 0 and "| dataset" in out and "(3)*" in out
     assert err.startswith("warning: ") and "fewer than 5 repeats" in err and err.count("\n") == 1
+
+
+def test_verdict_generator_and_n_of_the_chosen_trial():
+    runs = pd.DataFrame([
+        run("noise", "trial", 0, 3300.0, valid_share=0.01, modes=0, modes_total=10, ndb_k=1.0, n=10_000),
+        run("onedigit", "trial", 0, 600.0, valid_share=0.9, modes=1, modes_total=10, ndb_k=0.9, n=10_000),
+        run("fine", "trial", 0, 30.0, valid_share=0.95, modes=10, modes_total=10, ndb_k=0.1, n=10_000) | {"params.ema": "0.999"},
+    ])
+    table = leaderboard.build("s", FID, "fine", runs=runs).set_index("entry")
+    assert table.loc["noise", "chosen_verdict"] == "no digits" and table.loc["onedigit", "chosen_verdict"] == "collapsed"
+    assert table.loc["fine", "chosen_verdict"] == "" and table.loc["fine", "generator"] == "ema"
+    assert table.loc["noise", "generator"] == "live" and (table["n"] == 10_000).all()
+    assert table.attrs["not_comparable"] is None
+
+
+def test_scores_of_different_sample_counts_or_evaluators_are_flagged():
+    runs = pd.DataFrame([run("a", "trial", 0, 30.0, n=2000) | {"tags.evaluator_sha256": "x"},
+                         run("b", "trial", 0, 20.0, n=10_000) | {"tags.evaluator_sha256": "y"}])
+    table = leaderboard.build("s", FID, "a", runs=runs)
+    note = table.attrs["not_comparable"]
+    assert "different sample counts (n = 2,000, 10,000)" in note and "2 different evaluators" in note
+    assert note in leaderboard.export(table, "md")

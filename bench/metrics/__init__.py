@@ -32,7 +32,7 @@ DIRECTIONS = {  # every scalar a study can optimise or the leaderboard ranks -> 
     "fid": "minimize", "kid": "minimize", "kl_uniform": "minimize", "ndb_k": "minimize", "ndb_jsd": "minimize",
     "is": "maximize", "modes": "maximize", "precision": "maximize", "recall": "maximize", "density": "maximize",
     "coverage": "maximize", "recall_min": "maximize", "coverage_min": "maximize", "distinct_images": "maximize",
-    "confident": "maximize", "label_accuracy": "maximize",
+    "confident": "maximize", "label_accuracy": "maximize", "valid_share": "maximize",
 }
 BACKBONES = ("evaluator", "inception")
 MIN_SAMPLES = 10

@@ -10,6 +10,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
+from bench.metrics.modes import MIN_SHARE, covered  # noqa: E402
+
 
 def sample_grid(images: torch.Tensor, labels: torch.Tensor | None = None, per_row: int = 10) -> np.ndarray:
     """HxWxC uint8 grid; with labels, one row per class (as report 003 shows its CGAN)."""
@@ -62,7 +64,9 @@ def mode_histogram(counts: np.ndarray):
         ax.plot(np.sort(share)[::-1])
         ax.set_xlabel("triples, most frequent first")
     ax.axhline(1 / len(counts), color="grey", linestyle="--", label="uniform")
-    ax.set(ylabel="share of samples", title=f"{(counts > 0).sum()} of {len(counts)} classes seen")
+    if len(counts) == 10:  # the share a class needs to count as a mode
+        ax.axhline(MIN_SHARE / len(counts), color="C3", linestyle=":", label=f"mode: {MIN_SHARE:.0%} of uniform")
+    ax.set(ylabel="share of samples", title=f"{covered(counts)} of {len(counts)} modes covered")
     ax.legend()
     fig.tight_layout()
     return fig

@@ -22,14 +22,21 @@ def histogram(fake: Features) -> np.ndarray:
     return torch.bincount(fake.predicted, minlength=total).cpu().numpy()
 
 
+def covered(counts: np.ndarray) -> int:
+    """The ``modes`` metric of a class histogram: classes with at least ``MIN_SHARE`` of
+    the uniform share (10 classes), or seen at all (the 1000 triples of stacked MNIST,
+    as in PacGAN's protocol)."""
+    total = len(counts)
+    if total == 10:
+        return int((counts / max(counts.sum(), 1) >= MIN_SHARE / total).sum())
+    return int((counts > 0).sum())
+
+
 def compute(real: Features, fake: Features) -> dict[str, float]:
     counts = histogram(fake)
     total = len(counts)
     share = counts / counts.sum()
-    if total == 10:
-        modes = int((share >= MIN_SHARE / total).sum())
-    else:  # stacked MNIST (PacGAN protocol): a triple is covered once it is seen at all
-        modes = int((counts > 0).sum())
+    modes = covered(counts)
     confident = (fake.logits.softmax(-1).amax(-1) >= CONFIDENT).all(-1).float().mean()
     return {
         "modes": modes,

@@ -1,0 +1,34 @@
+"""A non-editable install: the wheel carries the studies, the data, the evaluator weights.
+
+Builds a wheel and installs it into a fresh venv (about a minute on 2 cores), so it is
+left out of `pytest -q`; run it with `pytest -m long tests/test_packaging.py`."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.long
+def test_a_wheel_install_finds_the_shipped_studies_from_any_folder(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+                   check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("bench-*.whl")
+    shipped = {Path(name).name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("bench/studies/")}
+    assert shipped == {"smoke.toml", "seeds.toml", "mode-collapse.toml", "lucic.toml"}
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)  # torch & co. from here
+    python = venv / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    script = ("from bench.study import spec; from bench.tracking import git_commit\n"
+              "print(spec.SHIPPED); print(spec.load('smoke').name); print(git_commit())")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's bench, not this checkout's
+    out = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith(str(venv)) and out[1:] == ["smoke", "None"]  # no checkout, so no commit to claim
+    error = subprocess.run([venv / "bin" / "bench", "run", "--study", "nosuch"], cwd=tmp_path, env=env, capture_output=True, text=True).stderr
+    assert "shipped studies: lucic, mode-collapse, seeds, smoke" in error

@@ -254,7 +254,7 @@ def sample(
 
 @app.command("run")
 def run_study(
-    study: str = typer.Option(..., help="A study in studies/ (smoke, seeds, mode-collapse, lucic) or a .toml path."),
+    study: str = typer.Option(..., help="A shipped study (smoke, seeds, mode-collapse, lucic), one of your own in ./studies, or a .toml path."),
     trials: Optional[int] = typer.Option(None, min=1, help="Trials per (data set, entry); default: the study's."),
     budget: Optional[str] = typer.Option(None, help="cpu or full (default: full on a GPU, cpu otherwise)."),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),

@@ -24,11 +24,13 @@ def test_a_wheel_install_finds_the_shipped_studies_from_any_folder(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)  # torch & co. from here
     python = venv / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's bench, not this checkout's
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], env=env, check=True, capture_output=True)
     script = ("from bench.study import spec; from bench.tracking import git_commit\n"
               "print(spec.SHIPPED); print(spec.load('smoke').name); print(git_commit())")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's bench, not this checkout's
-    out = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+    found = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    out = found.stdout.splitlines()
     assert out[0].startswith(str(venv)) and out[1:] == ["smoke", "None"]  # no checkout, so no commit to claim
     error = subprocess.run([venv / "bin" / "bench", "run", "--study", "nosuch"], cwd=tmp_path, env=env, capture_output=True, text=True).stderr
     assert "shipped studies: lucic, mode-collapse, seeds, smoke" in error

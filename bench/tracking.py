@@ -1,7 +1,9 @@
-"""MLflow tracking for runs: params, metrics by step, pictures, config and generator.
+"""MLflow tracking for runs: params, metrics by step, pictures, config and generator,
+MLflow's source tags, the data set as an input, and system metrics.
 
 Uses an explicit ``MlflowClient`` and run id rather than MLflow's global active run,
-so several runs (a study's parent and children) can be open at once. Default store:
+so several runs (a study's parent and children) can be open at once; what
+``mlflow.start_run`` and ``mlflow.log_input`` would add is added to that run id. Default store:
 SQLite under ``mlruns/`` with artifacts beside it (MLflow's file store is deprecated).
 """
 

@@ -19,18 +19,13 @@ app.add_typer(evaluator_app, name="evaluator")
 DATA_ROOT_HELP = "torchvision-layout folder (ROOT/MNIST/raw, ROOT/FashionMNIST/raw) instead of the built-in sources."
 STORAGE_HELP = "Optuna storage URL (default: journal file mlruns/optuna.journal)."
 TRACKING_URI_HELP = "MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."
+DEVICE_HELP = "cpu or cuda (default: cuda when a GPU is visible, else cpu)."
 
 
 def _check_out(out: Path | None) -> None:
     """An output file's folder must exist: a typo must not create a tree of folders."""
     if out is not None and not out.parent.is_dir():
         raise BenchError(f"--out {out}: folder {out.parent} does not exist; create it first or choose another path")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def main() -> None:
@@ -88,24 +83,35 @@ def evaluator_train(
     epochs: int = typer.Option(15, min=1),
     seed: int = typer.Option(0),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
-    out: Optional[Path] = typer.Option(None, help="Folder for the weights (default: the package's own, committed)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the weights (default: BENCH_HOME/evaluator, i.e. mlruns/evaluator)."),
+    replace_shipped: bool = typer.Option(False, "--replace-shipped", help=(
+        "Overwrite the weights bench scores with (bench/evaluator/weights): every metric's evaluator_sha256 changes.")),
 ) -> None:
-    """Train the evaluator classifier deterministically and record its accuracy and SHA-256."""
+    """Train the evaluator classifier deterministically and record its accuracy and SHA-256.
+    The shipped weights, which every number is compared by, change only with --replace-shipped."""
     import torch
 
     from bench import data, evaluator
     from bench.evaluator.train import accuracy, train
+    from bench.files import home
 
     if dataset not in evaluator.TARGET_ACCURACY:
         raise BenchError(f"no evaluator is trained for {dataset!r}; choose one of: {', '.join(evaluator.TARGET_ACCURACY)}")
+    if replace_shipped and out is not None:
+        raise BenchError("--out and --replace-shipped name two places; give one of them")
+    if out is not None and not out.is_dir():
+        raise BenchError(f"--out {out}: no such folder; create it first or leave --out out for {home() / 'evaluator'}")
+    folder = evaluator.WEIGHTS if replace_shipped else out or home() / "evaluator"
     model = train(data.load(dataset, "train", data_root), epochs=epochs, seed=seed)
     test_accuracy = accuracy(model, data.load(dataset, "test", data_root))
     target = evaluator.TARGET_ACCURACY[dataset]
     if test_accuracy < target:  # never replace working weights with weaker ones
         raise RunFailed(f"test accuracy {test_accuracy:.2%} is below the {target:.1%} target; nothing written, train longer with --epochs")
     info = {"test_accuracy": test_accuracy, "epochs": epochs, "seed": seed, "torch": torch.__version__}
-    info = evaluator.save(model, dataset, info, out or evaluator.WEIGHTS)
-    typer.echo(f"{dataset}: test accuracy {test_accuracy:.2%} (target {target:.1%}), sha256 {info['sha256']}")
+    info = evaluator.save(model, dataset, info, folder)
+    typer.echo(f"{dataset}: test accuracy {test_accuracy:.2%} (target {target:.1%}), sha256 {info['sha256']}, written to {folder}")
+    if not replace_shipped:
+        typer.echo(f"bench still scores with the shipped weights in {evaluator.WEIGHTS}; to score with these, rerun with --replace-shipped")
 
 
 @app.command()
@@ -189,16 +195,17 @@ def train(
         "Override a setting: --set key=value (repeatable). remedies=a,b adds to the variant's own; "
         "-name removes one (remedies=-pacgan), none removes all (remedies=none,ema). Your own code by import path: "
         "architecture=mypkg.models:build, loss=mypkg.losses:fn, remedies=mypkg.remedies:Class[:ARG].")),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)."),
     experiment: str = typer.Option("bench", help="MLflow experiment name."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
 ) -> None:
     """Train one GAN variant, evaluate it and log everything to MLflow."""
     from bench import metrics
-    from bench.runs import train_run
+    from bench.runs import default_device, train_run
     from bench.signals import Interrupts
 
+    device = device or default_device()
     try:
         with Interrupts():  # Ctrl-C or SIGTERM: the trainer checkpoints and the run ends KILLED
             run_id, result = train_run(variant, dataset, steps, seed, settings, device, tracking_uri, experiment, data_root=data_root)
@@ -249,10 +256,10 @@ def sample(
 
 @app.command("run")
 def run_study(
-    study: str = typer.Option(..., help="A study in studies/ (smoke, seeds, mode-collapse, lucic) or a .toml path."),
+    study: str = typer.Option(..., help="A shipped study (smoke, seeds, mode-collapse, lucic), one of your own in ./studies, or a .toml path."),
     trials: Optional[int] = typer.Option(None, min=1, help="Trials per (data set, entry); default: the study's."),
     budget: Optional[str] = typer.Option(None, help="cpu or full (default: full on a GPU, cpu otherwise)."),
-    device: str = typer.Option("cuda" if _cuda() else "cpu"),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
     workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
@@ -261,10 +268,11 @@ def run_study(
     """Run a study: Optuna search over its variants, every trial tracked in MLflow.
     Running it again continues it; the same command on other machines with the same
     --storage and --tracking-uri adds workers there."""
-    from bench.runs import check_device
+    from bench.runs import check_device, default_device
     from bench.study import runner, spec
 
     plan = spec.load(study)  # validated before anything is written
+    device = device or default_device()
     check_device(device)
     try:
         for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress):
@@ -321,6 +329,7 @@ def doctor(
 def ui(
     port: int = typer.Option(5000, min=1, max=65535, help="Port on 127.0.0.1."),
     tracking_uri: Optional[str] = typer.Option(None, help="Backend store (default: sqlite:///mlruns/mlflow.db)."),
+    workers: int = typer.Option(1, min=1, help="Server worker processes (MLflow's own default is 4)."),
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against mlruns/ (Ctrl-C stops it)."""
     import subprocess
@@ -328,7 +337,9 @@ def ui(
 
     from bench.tracking import default_tracking_uri
 
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri or default_tracking_uri(), "--host", "127.0.0.1", "--port", str(port)]
+    # one worker process: MLflow's default of 4 (16 processes, 4 GiB) serves a crowd, not one person
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri or default_tracking_uri(), "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers)]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
     try:
         subprocess.run(command, check=False)

@@ -10,6 +10,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
+from bench.metrics.modes import MIN_SHARE, covered  # noqa: E402
+
 
 def sample_grid(images: torch.Tensor, labels: torch.Tensor | None = None, per_row: int = 10) -> np.ndarray:
     """HxWxC uint8 grid; with labels, one row per class (as report 003 shows its CGAN)."""
@@ -57,8 +59,9 @@ def metric_curves(history: list[dict]):
     return fig
 
 
-def mode_histogram(counts: np.ndarray):
-    """Share of samples per predicted class (10 digits, or the 1000 triples sorted)."""
+def mode_histogram(counts: np.ndarray, valid_share: float | None = None):
+    """Share of samples per predicted class (10 digits, or the 1000 triples sorted);
+    ``counts`` are of the samples that are digits, ``valid_share`` of all samples."""
     share = counts / max(counts.sum(), 1)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     if len(counts) <= 10:
@@ -69,7 +72,12 @@ def mode_histogram(counts: np.ndarray):
         ax.plot(np.sort(share)[::-1])
         ax.set_xlabel("triples, most frequent first")
     ax.axhline(1 / len(counts), color="grey", linestyle="--", label="uniform")
-    ax.set(ylabel="share of samples", title=f"{(counts > 0).sum()} of {len(counts)} classes seen")
+    if len(counts) == 10:  # the share a class needs to count as a mode
+        ax.axhline(MIN_SHARE / len(counts), color="C3", linestyle=":", label=f"mode: {MIN_SHARE:.0%} of uniform")
+    title = f"{covered(counts)} of {len(counts)} modes covered"
+    if valid_share is not None:
+        title += f" (digits: {valid_share:.0%} of samples)" if counts.sum() else " (no digits)"
+    ax.set(ylabel="share of digit samples", title=title)
     ax.legend()
     fig.tight_layout()
     return fig

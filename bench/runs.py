@@ -18,9 +18,14 @@ from bench.files import atomic_torch_save, check_writable, home, store_failure
 from bench.gan import variants
 from bench.gan.config import Config
 from bench.gan.model import GAN
-from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit, store_exists
+from bench.tracking import MLflowTracker, check_tracking_uri, dataset_input, default_tracking_uri, source_tags, store_exists
 
 GENERATOR = "generator.pt"
+
+
+def default_device() -> str:
+    """The GPU when there is one: what 'bench train' and 'bench run' use without --device."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def check_device(device: str) -> None:
@@ -54,8 +59,8 @@ def train_run(
     tracking_uri = tracking_uri or default_tracking_uri()
     check_writable()
     check_tracking_uri(tracking_uri)
-    tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256, "git_commit": git_commit()}
-    tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri)
+    tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256} | source_tags("bench train")
+    tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri, system_metrics=True)
     result = tracked_training(tracker, config, dataset, seed, device, home() / "runs" / tracker.run_id, progress, data_root)
     return tracker.run_id, result
 
@@ -67,6 +72,7 @@ def tracked_training(tracker: MLflowTracker, config: Config, dataset: str, seed:
     try:
         tracker.log_params(config.to_dict() | {"dataset": dataset, "seed": seed})
         tracker.log_dict(config.to_dict(), "config.json")
+        tracker.log_inputs([dataset_input(dataset, split, data_root) for split in ("train", "test")])  # trained on, scored against
         result = trainer.train(config, dataset, seed, device, run_dir, tracker, progress, data_root)
         tracker.log_figure(plots.loss_curves(result.history), "curves/losses.png")
         if any("fid" in h for h in result.history):

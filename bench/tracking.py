@@ -1,25 +1,32 @@
-"""MLflow tracking for runs: params, metrics by step, pictures, config and generator.
+"""MLflow tracking for runs: params, metrics by step, pictures, config and generator,
+MLflow's source tags, the data set as an input, and system metrics.
 
 Uses an explicit ``MlflowClient`` and run id rather than MLflow's global active run,
-so several runs (a study's parent and children) can be open at once. Default store:
+so several runs (a study's parent and children) can be open at once; what
+``mlflow.start_run`` and ``mlflow.log_input`` would add is added to that run id. Default store:
 SQLite under ``mlruns/`` with artifacts beside it (MLflow's file store is deprecated).
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import os
 import sqlite3
 import subprocess
 import time
+import warnings
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag, SourceType
+from mlflow.environment_variables import MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 
-from bench import plots
+from bench import data, plots
 from bench.errors import BenchError
 from bench.files import home
 from bench.trainer import Tracker
@@ -108,16 +115,56 @@ def check_sqlite_file(uri: str) -> None:
                          "to start an empty one (its runs are then gone from MLflow; their artifacts stay on disk)")
 
 
-def git_commit() -> str:
+def git_commit() -> str | None:
+    """The commit of bench's own checkout; None when installed from a wheel (a git
+    repository around site-packages is someone else's)."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / ".git").exists():
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
+        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+
+
+def source_tags(command: str) -> dict:
+    """MLflow's standard source tags: the bench command that made the run, and the commit
+    of the code it ran."""
+    commit = git_commit()
+    return {MLFLOW_SOURCE_NAME: command, MLFLOW_SOURCE_TYPE: SourceType.to_string(SourceType.LOCAL)} | ({MLFLOW_GIT_COMMIT: commit} if commit else {})
+
+
+def system_metrics_enabled() -> bool:
+    """MLflow's system metrics (CPU, memory, disk, network, GPU) on training runs whenever
+    psutil is installed, unless MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=false."""
+    if MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING.defined and not MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING.get():
+        return False
+    return importlib.util.find_spec("psutil") is not None
+
+
+def dataset_input(name: str, split: str, root=None) -> DatasetInput:
+    """A data set split as an MLflow input: its name, where it was read from, and a digest
+    of the SHA-256 sums its files are checked against (the images are not copied).
+    The split is the input's context; each file's full SHA-256 is a tag."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    files = data.split_checksums(name, split)
+    recipe = " ".join(f"{digest} {file}" for file, digest in files.items()) + " " + data.recipe(name, split)
+    directory = data.source_dir("mnist" if name == "stacked-mnist" else name, root)
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice and warns that it is ambiguous
+        warnings.simplefilter("ignore")
+        source = resolve_dataset_source(str(directory.resolve()))
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:32]  # MLflow stores at most 36 characters
+    dataset = MetaDataset(source, name=name, digest=digest)
+    tags = [InputTag(MLFLOW_DATASET_CONTEXT, split)] + [InputTag(f"sha256 {file}", sha) for file, sha in files.items()]
+    return DatasetInput(dataset._to_mlflow_entity(), tags)  # noqa: SLF001 -- what mlflow.log_input does
 
 
 class MLflowTracker(Tracker):
-    def __init__(self, experiment: str, run_name: str, tags: dict, tracking_uri: str | None = None, parent_run_id: str | None = None):
+    def __init__(self, experiment: str, run_name: str, tags: dict, tracking_uri: str | None = None, parent_run_id: str | None = None,
+                 system_metrics: bool = False):
         home().mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri or default_tracking_uri())
         found = self.client.get_experiment_by_name(experiment)
@@ -126,6 +173,15 @@ class MLflowTracker(Tracker):
         )
         tags = {k: str(v) for k, v in tags.items()} | ({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})
         self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        self.system_metrics = None
+        if system_metrics and system_metrics_enabled():  # what mlflow.start_run(log_system_metrics=True) starts
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self.system_metrics = SystemMetricsMonitor(self.run_id, tracking_uri=self.client.tracking_uri)
+            self.system_metrics.start()
+
+    def log_inputs(self, inputs: list[DatasetInput]) -> None:
+        self.client.log_inputs(self.run_id, datasets=inputs)
 
     def log_params(self, params: dict) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
@@ -141,7 +197,7 @@ class MLflowTracker(Tracker):
     def log_evaluation(self, result: dict, grid, grid_labels, step: int) -> None:
         self.log_metrics(result, step)  # "n" among them: each number is tied to the sample count it was scored on
         self.client.log_image(self.run_id, plots.sample_grid(grid, grid_labels), f"samples/step_{step:07d}.png")
-        self.log_figure(plots.mode_histogram(np.array(result["mode_histogram"])), f"modes/step_{step:07d}.png")
+        self.log_figure(plots.mode_histogram(np.array(result["mode_histogram"]), result.get("valid_share")), f"modes/step_{step:07d}.png")
 
     def log_figure(self, figure, path: str) -> None:
         import matplotlib.pyplot as plt
@@ -160,4 +216,7 @@ class MLflowTracker(Tracker):
 
     def end(self, status: str) -> None:
         """FINISHED, FAILED or KILLED: a run is never left RUNNING."""
+        if self.system_metrics is not None:  # its last samples are logged first
+            self.system_metrics.finish()
+            self.system_metrics = None
         self.client.set_terminated(self.run_id, status)

@@ -13,6 +13,8 @@ def bench_home(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_HOME", str(home))
     mp.setenv("BENCH_CACHE", os.environ.get("BENCH_CACHE") or str(home / "cache"))
+    # no monitor thread writing to every test's store; the tests of system metrics turn it on
+    mp.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     yield home
     mp.undo()
 

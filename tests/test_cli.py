@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench import data
+from bench import data, trainer
 
 KEYS = {"fid", "kid", "is", "modes", "modes_total", "kl_uniform", "precision", "recall", "density", "coverage", "n", "evaluator_sha256",
         "ndb_k", "ndb_jsd", "distinct_images", "recall_min", "coverage_min", "recall_per_class", "coverage_per_class"}
@@ -128,6 +128,64 @@ def test_ui_serves_mlruns_on_loopback_only(bench, monkeypatch):
     command = calls[0]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--backend-store-uri") + 1] == default_tracking_uri()
+    assert command[command.index("--workers") + 1] == "1"  # not MLflow's 4 (16 processes, 4 GiB)
+
+
+def test_help_of_every_command_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import typer.main
+from typer.testing import CliRunner
+from bench.cli import app
+
+commands = [[]]
+for name, command in typer.main.get_command(app).commands.items():
+    commands += [[name]] + [[name, sub] for sub in getattr(command, "commands", {})]
+for words in commands:
+    result = CliRunner().invoke(app, [*words, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output, (words, result.output)
+print(len(commands), sorted(m for m in ("torch", "mlflow", "optuna") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= 13 and out[1:] == ["[]"]
+
+
+@pytest.mark.parametrize("command", [["train", "--variant", "seed000-fc"], ["run", "--study", "smoke"]])
+def test_train_and_run_default_to_the_gpu_when_there_is_one(bench, monkeypatch, command):
+    import torch
+
+    from bench import runs
+    from bench.study import runner
+
+    used = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(runs, "train_run", lambda *args, **kwargs: used.append(args[5]) or ("0" * 32, trainer.Result("finished", 1, {})))
+    monkeypatch.setattr(runner, "run", lambda plan, trials, budget, device, *rest: used.append(device) or iter([]))
+    code, _, err = bench(*command)
+    assert code == 0, err
+    assert used == ["cuda"]
+
+
+def test_evaluator_train_leaves_the_shipped_weights_alone_unless_told(bench, monkeypatch, tmp_path):
+    from bench import evaluator
+    from bench.evaluator import train as training
+
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(training, "train", lambda *a, **k: evaluator.load("mnist").model)
+    monkeypatch.setattr(training, "accuracy", lambda *a, **k: 0.999)
+    shipped = {p.name: p.read_bytes() for p in evaluator.WEIGHTS.iterdir()}
+    code, out, _ = bench("evaluator", "train", "--dataset", "mnist")
+    assert code == 0 and "--replace-shipped" in out
+    assert (tmp_path / "home" / "evaluator" / "mnist.pt").exists()
+    assert {p.name: p.read_bytes() for p in evaluator.WEIGHTS.iterdir()} == shipped
+    monkeypatch.setattr(evaluator, "WEIGHTS", tmp_path / "shipped")  # where --replace-shipped writes
+    code, _, _ = bench("evaluator", "train", "--dataset", "mnist", "--replace-shipped")
+    assert code == 0 and (tmp_path / "shipped" / "mnist.pt").exists()
+    code, _, err = bench("evaluator", "train", "--replace-shipped", "--out", tmp_path)
+    assert code == 2 and "give one of them" in err and err.count("\n") == 1
 
 
 def test_variants_say_how_faithful_each_preset_is_and_list_its_deviations(bench):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from bench import runs, trainer
+from bench import data, evaluator, runs, trainer
 from bench.errors import BenchError
 from bench.gan.config import FIELDS
 from bench.tracking import default_tracking_uri
@@ -14,7 +14,11 @@ QUICK = ["log_every=10", "eval_every=30", "eval_samples=200", "final_samples=300
 
 @pytest.fixture(scope="module")
 def finished_run():
+    mp = pytest.MonkeyPatch()  # system metrics on, sampled often enough for a run of seconds
+    mp.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    mp.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
     run_id, result = runs.train_run("seed000-fc", steps=60, seed=1, settings=QUICK, progress=False)
+    mp.undo()
     return run_id, result
 
 
@@ -31,13 +35,41 @@ def test_run_logs_params_metrics_pictures_config_and_generator(finished_run):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and result.status == "finished"
     assert set(FIELDS) <= run.data.params.keys()
-    for tag in ("variant", "dataset", "seed", "device", "evaluator_sha256", "git_commit"):
+    for tag in ("variant", "dataset", "seed", "device"):
         assert tag in run.data.tags
+    assert run.data.tags["evaluator_sha256"] == evaluator.load("mnist").sha256
     assert run.data.tags["state"] == "finished"
     assert [m.step for m in client.get_metric_history(run_id, "fid")] == [30, 60]
     assert len(client.get_metric_history(run_id, "loss_d")) == 6
     files = set(_artifacts(client, run_id))
     assert {"config.json", "generator.pt", "curves/losses.png", "curves/fid_modes.png", "samples/step_0000060.png", "modes/step_0000060.png"} <= files
+
+
+def test_run_carries_mlflow_source_tags_data_set_inputs_and_system_metrics(finished_run):
+    import subprocess
+
+    run_id, _ = finished_run
+    run = MlflowClient(default_tracking_uri()).get_run(run_id)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=runs.__file__.rsplit("/", 2)[0]).stdout.strip()
+    assert run.data.tags["mlflow.source.git.commit"] == head  # a checkout: its commit
+    assert run.data.tags["mlflow.source.name"] == "bench train" and run.data.tags["mlflow.source.type"] == "LOCAL"
+    inputs = {i.tags[0].value: i for i in run.inputs.dataset_inputs}  # by context: the split
+    assert set(inputs) == {"train", "test"}
+    for split, found in inputs.items():
+        assert found.dataset.name == "mnist" and len(found.dataset.digest) == 32
+        assert found.dataset.source_type == "local" and str(data.source_dir("mnist").resolve()) in found.dataset.source
+        assert {t.key.removeprefix("sha256 "): t.value for t in found.tags[1:]} == data.split_checksums("mnist", split)
+    assert inputs["train"].dataset.digest != inputs["test"].dataset.digest
+    assert any(key.startswith("system/cpu_utilization") for key in run.data.metrics)
+
+
+def test_stacked_mnist_inputs_name_the_mnist_files_and_the_draw():
+    from bench.tracking import dataset_input
+
+    train, test = dataset_input("stacked-mnist", "train"), dataset_input("stacked-mnist", "test")
+    assert len(train.tags) == 1 + 4 and len(test.tags) == 1 + 2  # train draws from MNIST train and test
+    plain = dataset_input("mnist", "test")
+    assert test.dataset.digest != plain.dataset.digest  # the same files, drawn into triples
 
 
 @pytest.mark.parametrize("error, status", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])

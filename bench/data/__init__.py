@@ -56,6 +56,23 @@ def checksums() -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
+def split_checksums(name: str, split: str) -> dict[str, str]:
+    """``"<dataset>/<file>" -> SHA-256`` of the IDX files a split is read from (stacked
+    MNIST: the MNIST files it draws from)."""
+    check_name(name, split)
+    base, splits = ("mnist", SPLITS if split == "train" else (split,)) if name == "stacked-mnist" else (name, (split,))
+    sums = checksums()
+    return {f"{base}/{file}": sums[f"{base}/{file}"] for s in splits for file in _FILES[s]}
+
+
+def recipe(name: str, split: str) -> str:
+    """How a split is built from its files beyond reading them: stacked MNIST's draw."""
+    if name != "stacked-mnist":
+        return ""
+    size, seed = (stacked.TRAIN_SIZE, stacked.TRAIN_SEED) if split == "train" else (stacked.TEST_SIZE, stacked.TEST_SEED)
+    return f"stacked: {size} images drawn with seed {seed}"
+
+
 def check_name(name: str, split: str = "train") -> None:
     if name not in DATASETS:
         raise BenchError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

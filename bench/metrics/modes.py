@@ -26,6 +26,16 @@ def histogram(fake: Features) -> np.ndarray:
     return torch.bincount(fake.predicted, minlength=total).cpu().numpy()
 
 
+def covered(counts: np.ndarray) -> int:
+    """The ``modes`` metric of a class histogram: classes with at least ``MIN_SHARE`` of
+    the uniform share (10 classes), or seen at all (the 1000 triples of stacked MNIST,
+    as in PacGAN's protocol)."""
+    total = len(counts)
+    if total == 10:
+        return int((counts / max(counts.sum(), 1) >= MIN_SHARE / total).sum())
+    return int((counts > 0).sum())
+
+
 def compute(real: Reference, fake: Features) -> dict[str, float]:
     valid = real.digits.is_digit(fake.embedding)
     counts = histogram(fake.select(valid))
@@ -33,10 +43,8 @@ def compute(real: Reference, fake: Features) -> dict[str, float]:
     if not counts.sum():  # no digits: no mode covered, and the KL of a point mass (its worst value)
         modes, kl = 0, float(np.log(total))
     else:
-        share = counts / counts.sum()
-        # stacked MNIST (PacGAN protocol): a triple is covered once it is seen at all
-        modes = int((share >= MIN_SHARE / total).sum()) if total == 10 else int((counts > 0).sum())
-        kl = float(scipy.stats.entropy(share, np.full(total, 1 / total)))
+        modes = covered(counts)
+        kl = float(scipy.stats.entropy(counts / counts.sum(), np.full(total, 1 / total)))
     confident = (fake.logits.softmax(-1).amax(-1) >= CONFIDENT).all(-1).float().mean()
     return {
         "modes": modes,

@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,16 +78,21 @@ def slot(trial: FrozenTrial) -> int | None:
 
 
 def ensure_slots(storage, name: str, directions: list[str], n: int, first_params: dict | None = None,
-                 attrs_of: Callable[[int], dict] = lambda i: {}) -> optuna.Study:
+                 attrs_of: Callable[[int], dict] = lambda i: {}, metric_names: list[str] | None = None) -> optuna.Study:
     """The task's Optuna study with slots ``0..n-1`` enqueued, each exactly once.
 
     Whoever creates the study fills it; a launcher that finds it already there waits for
     that fill and only tops up when asked for more trials than it holds. Slot 0 gets
-    ``first_params`` (a preset's defaults)."""
+    ``first_params`` (a preset's defaults). ``metric_names`` name the objectives in
+    optuna-dashboard."""
     try:
         study, created = optuna.create_study(storage=storage, study_name=name, directions=directions), True
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(storage=storage, study_name=name), False
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what the dashboard reads
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if metric_names and study.metric_names != metric_names:  # also names a study made before they were named
+            study.set_metric_names(metric_names)
     deadline = time.time() + 60
     while not created and "slots" not in study.user_attrs and time.time() < deadline:
         time.sleep(1)  # another launcher is filling it

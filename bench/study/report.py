@@ -13,15 +13,33 @@ from pathlib import Path
 import optuna
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Param
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
 from bench.study import queue
-from bench.study.spec import Study
-from bench.tracking import MLflowTracker, git_commit
+from bench.study.spec import Study, VariantPlan
+from bench.study.worker import best_trial
+from bench.tracking import MLflowTracker, source_tags
+
+
+def search_space(study: Study, plan: VariantPlan) -> dict:
+    """What a parent run searches, as its params: ``search.<name>`` per searched parameter
+    (its type, range or choices, and the settings it sets), and ``fixed.<setting>``."""
+    params = {"variant": plan.variant, "sampler": study.sampler, "objectives": ", ".join(f"{m} ({d})" for m, d in study.objectives)}
+    params |= {f"fixed.{key}": value for key, value in plan.fixed.items()}
+    for p in plan.search:
+        space = f"{p.type} {list(p.choices)}" if p.type == "categorical" else f"{p.type} {p.low:g}..{p.high:g}"
+        if p.sets:
+            space += " -> " + ", ".join(f"{t} x{f:g}" for t, f in zip(p.targets, p.scale or [1] * len(p.targets)))
+        params[f"search.{p.name}"] = space
+    return params
 
 
 def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optuna.trial.FrozenTrial]) -> None:
-    """Best values on the parent: the best trial, or the size of the Pareto front."""
+    """Best values on the parent: the best trial, or the size of the Pareto front. The
+    trial best on the first objective (the one repeated and reported as chosen) is
+    linked from the parent's description and tagged ``best_trial`` and ``best_run_id``."""
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return
@@ -31,9 +49,24 @@ def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optun
         client.log_metric(parent, f"best_{metric}", best.values[i])
         if i == 0:
             client.set_tag(parent, "best_trial", best.number)
+        if i == 0 and (run_id := best.user_attrs.get("mlflow_run_id")):
+            experiment = client.get_run(parent).info.experiment_id
+            client.set_tag(parent, "best_run_id", run_id)
+            client.set_tag(parent, MLFLOW_RUN_NOTE, f"Best trial on {metric}: [trial {best.number}](#/experiments/{experiment}/runs/{run_id})")
     if len(study.objectives) > 1:
         front = leaderboard.pareto_optimal([t.values for t in complete], [d for _, d in study.objectives])
         client.log_metric(parent, "pareto_trials", int(front.sum()))
+
+
+def log_chosen(client: MlflowClient, parent: str, study: Study, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """The chosen configuration as the parent's params ``chosen.<name>``, once its search is
+    complete. MLflow params never change, so a study extended later (--trials) keeps the
+    first choice here, with ``chosen.trial`` saying whose it is; the tags follow the best."""
+    best = best_trial(study, trials)
+    if best is None or "chosen.trial" in client.get_run(parent).data.params:
+        return
+    chosen = {"chosen.trial": best.number} | {f"chosen.{name}": value for name, value in best.params.items()}
+    client.log_batch(parent, params=[Param(k, str(v)) for k, v in chosen.items()])
 
 
 def publish(study: Study, tracking_uri: str, storage) -> str:
@@ -73,7 +106,8 @@ def _summary_run(client: MlflowClient, study: Study, tracking_uri: str) -> MLflo
     old = _runs(client, study, "summary")
     for run_id in old["run_id"] if len(old) else []:
         client.delete_run(run_id)
-    return MLflowTracker(study.name, f"{study.name} summary", {"study": study.name, "kind": "summary", "git_commit": git_commit()}, tracking_uri)
+    tags = {"study": study.name, "kind": "summary"} | source_tags(f"bench run --study {study.name}")
+    return MLflowTracker(study.name, f"{study.name} summary", tags, tracking_uri)
 
 
 def _runs(client: MlflowClient, study: Study, kind: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import optuna
 import torch
 from mlflow import MlflowClient
+from mlflow.entities import Param
 
 from bench import data, evaluator
 from bench.errors import BenchError, RunFailed
@@ -28,8 +29,9 @@ from bench.study import queue, report
 from bench.study.progress import Monitor
 from bench.signals import Interrupts
 from bench.study.spec import Study
-from bench.study.worker import Options, best_trial, directions, kill_run, options_json, parent_run, repeats_name, task_name
-from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, git_commit
+from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name, searched,
+                                task_name)
+from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, source_tags
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -94,12 +96,17 @@ def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
     for dataset, plan in study.tasks():
         defaults = variants.get(plan.variant).config(plan.fixed)
         first = {p.name: getattr(defaults, p.targets[0]) / (p.scale or [1])[0] for p in plan.search}  # the preset's own settings go first
-        queue.ensure_slots(storage, task_name(study, dataset, plan), directions(study), options.trials, first)
+        queue.ensure_slots(storage, task_name(study, dataset, plan), directions(study), options.trials, first, metric_names=objective_names(study))
         parent = parent_run(client, study, dataset, plan)
         if parent is None:
-            tags = {"study": study.name, "dataset": dataset, "entry": plan.name, "variant": plan.variant, "kind": "parent", "git_commit": git_commit()}
-            parent = MLflowTracker(study.name, f"{plan.name} on {dataset}", tags, options.tracking_uri).run_id
+            tags = {"study": study.name, "dataset": dataset, "entry": plan.name, "variant": plan.variant, "kind": "parent",
+                    "searched": searched(plan)} | source_tags(f"bench run --study {study.name}")
+            tracker = MLflowTracker(study.name, f"{plan.name} on {dataset}", tags, options.tracking_uri)
+            tracker.log_params(report.search_space(study, plan))
+            parent = tracker.run_id
         else:
+            if not client.get_run(parent).data.params:  # made before parents carried their search
+                client.log_batch(parent, params=[Param(k, str(v)) for k, v in report.search_space(study, plan).items()])
             client.update_run(parent, status="RUNNING")
         parents[dataset, plan.name] = parent
     return parents
@@ -194,6 +201,7 @@ def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) 
         parent = parents[dataset, plan.name]
         report.log_best(client, parent, study, trials)
         if _complete(study, storage, search, options.trials, dataset, plan):
+            report.log_chosen(client, parent, study, trials)
             client.set_terminated(parent, "FINISHED")
         else:  # a worker elsewhere still runs it
             unfinished += 1

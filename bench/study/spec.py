@@ -17,7 +17,8 @@ from bench.gan import plugins, variants
 from bench.gan.config import FIELDS, REMEDIES, check_type
 from bench.metrics import DIRECTIONS
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
+SHIPPED = Path(__file__).resolve().parents[1] / "studies"  # package data, found from any install
+OWN = Path("studies")  # the user's own, in the working directory: they come first
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 PARAM_TYPES = ("float", "log-float", "int", "categorical")
@@ -102,18 +103,21 @@ class _Checker:
 
 
 def path_of(name: str) -> Path:
-    """``studies/<name>.toml``, or ``name`` itself when it is a path to a .toml file."""
+    """``name`` itself when it is a path to a .toml file, else ``studies/<name>.toml`` in the
+    working directory when there is one, else the shipped study of that name."""
     candidate = Path(name)
     if candidate.suffix == ".toml":
         return candidate
-    return STUDIES / f"{name}.toml"
+    own = OWN / f"{name}.toml"
+    return own if own.exists() else SHIPPED / f"{name}.toml"
 
 
 def load(name: str) -> Study:
     path = path_of(name)
     if not path.exists():
-        shipped = ", ".join(sorted(p.stem for p in STUDIES.glob("*.toml")))
-        raise BenchError(f"{path}: no such study; shipped studies: {shipped}")
+        shipped = ", ".join(sorted(p.stem for p in SHIPPED.glob("*.toml")))
+        own = sorted(p.stem for p in OWN.glob("*.toml") if p.stem not in shipped.split(", "))
+        raise BenchError(f"{path}: no such study; shipped studies: {shipped}" + (f"; in ./studies: {', '.join(own)}" if own else ""))
     try:
         raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:  # a binary file, or another encoding

@@ -22,6 +22,7 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from bench import evaluator
 from bench.errors import BenchError
 from bench.files import STORE_EXIT, atomic_write, home, store_failure
 from bench.gan import variants
@@ -29,7 +30,7 @@ from bench.runs import tracked_training
 from bench.study import queue
 from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load
-from bench.tracking import MLflowTracker, git_commit
+from bench.tracking import MLflowTracker, source_tags
 from bench.trainer import discard_checkpoint
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,6 +57,10 @@ def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:
 
 def directions(study: Study) -> list[str]:
     return [direction for _, direction in study.objectives]
+
+
+def objective_names(study: Study) -> list[str]:
+    return [metric for metric, _ in study.objectives]
 
 
 def sampler_for(study: Study, index: int) -> optuna.samplers.BaseSampler:
@@ -87,6 +92,11 @@ def seed_of(study: Study, trial: optuna.Trial, repeat: bool) -> int:
     setting; the spread over seeds is measured apart, by the repeats, each retraining the
     chosen setting with one of the study's repeat seeds."""
     return trial.user_attrs["seed"] if repeat else study.seed
+
+
+def searched(plan: VariantPlan) -> str:
+    """The settings the search samples, as the tag ``searched`` on trial and parent runs."""
+    return ",".join(dict.fromkeys(target for p in plan.search for target in p.targets))
 
 
 def best_trial(study: Study, trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
@@ -186,6 +196,7 @@ class Worker:
             if best is not None:
                 seeds = self.study.repeats
                 repeats = queue.ensure_slots(self.storage, repeats_name(self.study, dataset, plan), directions(self.study), len(seeds),
+                                             metric_names=objective_names(self.study),
                                              attrs_of=lambda i: {"seed": seeds[i], "repeat_of": best.number, "params": best.params})
                 trained += self._claim_all(repeats, dataset, plan, len(seeds), repeat=True)
         return trained
@@ -216,14 +227,15 @@ class Worker:
         seed = seed_of(self.study, trial, repeat)
         config = variants.get(plan.variant).config(self._settings(trial, dataset, plan, repeat))
         kind = "repeat" if repeat else "trial"
-        tags = {"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
-                "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
-                "host": queue.HOST, "git_commit": git_commit()}  # host and device: runs sharing one device, for its seconds
+        tags = ({"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
+                 "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
+                 "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
+                | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
         progress = {"task": f"{dataset}/{plan.name}", "kind": kind, "slot": slot, "step": 0, "steps": config.steps}
         label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
                                 run_name=f"{plan.name}-{dataset}-{label}", tags=tags, tracking_uri=self.options.tracking_uri,
-                                parent_run_id=parent_run(self.client, self.study, dataset, plan))
+                                parent_run_id=parent_run(self.client, self.study, dataset, plan), system_metrics=True)
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         run_dir = home() / "studies" / optuna_study.study_name / f"slot-{slot}"  # a retry resumes its checkpoint
         try:

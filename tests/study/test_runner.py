@@ -59,6 +59,31 @@ def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
     assert sorted(r.data.tags["seed"] for r in repeat_runs) == ["101", "101", "102", "102"]
 
 
+def test_runs_read_in_mlflow_and_optuna_dashboard(smoke_home):
+    from bench import evaluator
+
+    client, children = _runs("smoke", "tags.kind = 'trial'")
+    searched = {"seed000-fc": "lr_g", "seed002-fc": "lr_d"}
+    for child in children:
+        tags = child.data.tags
+        assert tags["evaluator_sha256"] == evaluator.load("mnist").sha256 and tags["searched"] == searched[tags["entry"]]
+        assert tags["mlflow.source.name"] == "bench run --study smoke" and len(tags["mlflow.source.git.commit"]) == 40
+        assert {i.tags[0].value for i in child.inputs.dataset_inputs} == {"train", "test"}
+    _, parents = _runs("smoke", "tags.kind = 'parent'")
+    for parent in parents:
+        params, tags = parent.data.params, parent.data.tags
+        name = searched[tags["entry"]]
+        assert tags["searched"] == name and params[f"search.{name}"] == "log-float 0.0001..0.001" and params["objectives"] == "fid (minimize)"
+        best = client.get_run(tags["best_run_id"])  # the chosen trial's run, linked from the description
+        assert best.data.tags["entry"] == tags["entry"] and best.data.tags["trial"] == tags["best_trial"] == params["chosen.trial"]
+        assert best.data.metrics["fid"] == pytest.approx(parent.data.metrics["best_fid"])
+        assert float(params[f"chosen.{name}"]) == pytest.approx(float(best.data.params[name]))
+        assert f"runs/{best.info.run_id})" in tags["mlflow.note.content"]
+    storage = queue.storage_for(None)
+    for name in ("smoke/mnist/seed000-fc", "smoke/mnist/seed000-fc/repeats"):
+        assert optuna.load_study(study_name=name, storage=storage).metric_names == ["fid"]
+
+
 def test_the_study_summary_holds_the_leaderboard_and_plots(smoke_home):
     client, (summary,) = _runs("smoke", "tags.kind = 'summary'")
     def files(path):

@@ -91,6 +91,26 @@ def test_unknown_study_lists_the_shipped_ones():
         spec.load("nope")
 
 
+def test_a_study_of_your_own_in_studies_comes_before_the_shipped_one(tmp_path, monkeypatch, study_file):
+    monkeypatch.chdir(tmp_path)  # no studies/ here: the shipped ones, from the package
+    assert spec.load("smoke").path == spec.SHIPPED / "smoke.toml" and spec.SHIPPED.parent.name == "bench"
+    (tmp_path / "studies").mkdir()
+    study_file(tmp_path / "studies", "smoke", 1, 10)
+    study_file(tmp_path / "studies", "mine", 1, 10)
+    own = spec.load("smoke")
+    assert own.path == spec.OWN / "smoke.toml" and own.trials == 1  # not the shipped smoke's 2
+    with pytest.raises(BenchError, match="shipped studies: lucic, mode-collapse, seeds, smoke; in ./studies: mine"):
+        spec.load("nope")
+
+
+def test_the_repositorys_studies_are_the_shipped_ones():
+    from pathlib import Path
+
+    top = Path(spec.__file__).resolve().parents[2] / "studies"
+    for path in spec.SHIPPED.glob("*.toml"):
+        assert (top / path.name).resolve() == path  # studies/ links to the package's copies
+
+
 def test_lucic_ties_both_learning_rates_to_one_sampled_value():
     study = spec.load("lucic")
     for plan in study.variants:

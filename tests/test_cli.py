@@ -65,7 +65,7 @@ def test_evaluate_rejects_malformed_files_in_one_line(bench, tmp_path, arrays, m
 def test_evaluate_rejects_a_file_that_is_not_npz(bench, tmp_path):
     (tmp_path / "x.npz").write_text("not a zip")
     code, _, err = bench("evaluate", tmp_path / "x.npz")
-    assert code == 2 and "not a readable .npz file" in err and err.count("\n") == 1
+    assert code == 2 and "not an .npz file" in err and err.count("\n") == 1
 
 
 def test_evaluate_missing_file(bench, tmp_path):

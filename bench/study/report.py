@@ -36,6 +36,19 @@ def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optun
         client.log_metric(parent, "pareto_trials", len(front))
 
 
+def best_values(study: Study, trials: list[optuna.trial.FrozenTrial]) -> str:
+    """``; best fid 41.2 (trial 3)`` for the summary line, each objective's best on its
+    own; empty while no trial has completed."""
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return ""
+    bests = []
+    for i, (metric, direction) in enumerate(study.objectives):
+        best = (min if direction == "minimize" else max)(complete, key=lambda t: t.values[i])
+        bests.append(f"{metric} {best.values[i]:.4g} (trial {best.number})")
+    return "; best " + ", ".join(bests)
+
+
 def _dominates(a, b, signs) -> bool:
     pairs = [(s * x, s * y) for x, y, s in zip(a, b, signs)]
     return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)

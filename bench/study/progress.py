@@ -126,6 +126,13 @@ def duration(seconds: float) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
+def short_number(value: float) -> str:
+    """10, 41.2, 3642.1, 0.0312: whole numbers whole, others to a readable precision."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
 def trial_line(label: str, trial: FrozenTrial) -> str:
     """``mnist/dcgan-ns trial 3: finished fid 41.2 modes 10 (2m13s)``"""
     outcome = trial.user_attrs.get("outcome", {})
@@ -135,7 +142,7 @@ def trial_line(label: str, trial: FrozenTrial) -> str:
     else:
         state = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}[trial.state]
     words = [f"{label} {name}: {state}"]
-    words += [f"{k} {v:.3g}" for k, v in outcome.get("metrics", {}).items()]
+    words += [f"{k} {short_number(v)}" for k, v in outcome.get("metrics", {}).items()]
     if outcome.get("reason") and trial.state != TrialState.COMPLETE:
         words.append(f"({outcome['reason']})")
     if trial.datetime_start and trial.datetime_complete:

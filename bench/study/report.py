@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from bench import leaderboard, plots
 from bench.study import queue
+from bench.study.progress import short_number
 from bench.study.spec import Study
 from bench.tracking import MLflowTracker, git_commit
 
@@ -45,7 +46,7 @@ def best_values(study: Study, trials: list[optuna.trial.FrozenTrial]) -> str:
     bests = []
     for i, (metric, direction) in enumerate(study.objectives):
         best = (min if direction == "minimize" else max)(complete, key=lambda t: t.values[i])
-        bests.append(f"{metric} {best.values[i]:.4g} (trial {best.number})")
+        bests.append(f"{metric} {short_number(best.values[i])} (trial {best.number})")
     return "; best " + ", ".join(bests)
 
 

@@ -2,11 +2,13 @@
 trial. Fed with synthetic reports and trials: no training."""
 
 import datetime
+import io
 import json
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+from rich.console import Console
 
 from bench.study import progress, queue, spec
 from bench.study.progress import ProgressFile, TaskWork, seconds_left, trial_line
@@ -155,3 +157,6 @@ def test_a_running_trial_shows_its_steps_and_says_when_it_evaluates(smoke_slots,
     bar = bars["mnist/seed000-fc trial 0: evaluating"]
     assert (bar.completed, bar.total) == (200, 200)
     assert bars["smoke: all trials"].fields["eta"].endswith(" left")  # calibrated on the running trial's steps/s
+    screen = Console(file=io.StringIO(), width=160)
+    screen.print(monitor.progress.get_renderable())
+    assert "mnist/seed000-fc trial 0: evaluating" in screen.file.getvalue() and "200/200" in screen.file.getvalue()

@@ -263,7 +263,7 @@ def run_study(
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
     workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
-    progress: bool = typer.Option(True, help="Show the live progress display."),
+    progress: bool = typer.Option(True, help="Show the live display (bars, ETA); without it, each finished trial still gets a line, for logs and CI."),
 ) -> None:
     """Run a study: Optuna search over its variants, every trial tracked in MLflow.
     Running it again continues it; the same command on other machines with the same

@@ -37,6 +37,9 @@ class Tracker:
 
     def set_tags(self, tags: dict) -> None: ...
 
+    def report_progress(self, step: int, phase: str) -> None:
+        """After every step (phase ``training``) and as each evaluation starts (``evaluating``)."""
+
 
 @dataclass
 class Result:
@@ -227,6 +230,7 @@ def train(
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0) + value
             done = step + 1
+            tracker.report_progress(done, "training")
             if done % config.log_every == 0 or done == config.steps:
                 count = config.log_every if done % config.log_every == 0 else done % config.log_every
                 means = {k: float(v) / count for k, v in sums.items()}  # the one host sync
@@ -241,6 +245,7 @@ def train(
                 bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
             if config.eval_every and done % config.eval_every == 0 and done != config.steps:
                 result = _evaluate_and_log(gan, dataset, config.eval_samples, eval_seed, tracker, history, done, data_root)
+                tracker.report_progress(done, "training")
             if path is not None and done % config.checkpoint_every == 0:
                 atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
         bar.close()
@@ -256,6 +261,7 @@ def train(
 
 
 def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:
+    tracker.report_progress(step, "evaluating")
     gan.eval()
     result = evaluate(gan, dataset, n, seed, data_root)
     grid, grid_labels = sample(gan, 100, seed)  # the first 100 of the same fixed noise

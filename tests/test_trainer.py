@@ -118,3 +118,19 @@ def test_collapsed_means_a_lost_class_or_most_bins_off_but_not_noise():
     history = [{"step": 10, "loss_d": 1.0}, {"step": 10, **fine}, {"step": 20, **fine, "modes": 8}, {"step": 30, **fine}]
     assert collapse.collapsed_at(history) == 20
     assert collapse.collapsed_at(history[:2]) is None
+
+
+class _ProgressRecorder(trainer.Tracker):
+    def __init__(self):
+        self.reports = []
+
+    def report_progress(self, step, phase):
+        self.reports.append((step, phase))
+
+
+def test_progress_is_reported_after_every_step_and_as_each_evaluation_starts():
+    config = variants.get("seed000-fc").config(["steps=4", "log_every=2", "eval_every=2", "eval_samples=200", "final_samples=200"])
+    recorder = _ProgressRecorder()
+    trainer.train(config, tracker=recorder, progress=False)
+    assert recorder.reports == [(1, "training"), (2, "training"), (2, "evaluating"), (2, "training"),
+                                (3, "training"), (4, "training"), (4, "evaluating")]

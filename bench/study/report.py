@@ -18,6 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
 from bench.study import queue
+from bench.study.progress import short_number
 from bench.study.spec import Study, VariantPlan
 from bench.study.worker import best_trial
 from bench.tracking import MLflowTracker, source_tags
@@ -67,6 +68,19 @@ def log_chosen(client: MlflowClient, parent: str, study: Study, trials: list[opt
         return
     chosen = {"chosen.trial": best.number} | {f"chosen.{name}": value for name, value in best.params.items()}
     client.log_batch(parent, params=[Param(k, str(v)) for k, v in chosen.items()])
+
+
+def best_values(study: Study, trials: list[optuna.trial.FrozenTrial]) -> str:
+    """``; best fid 41.2 (trial 3)`` for the summary line, each objective's best on its
+    own; empty while no trial has completed."""
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return ""
+    bests = []
+    for i, (metric, direction) in enumerate(study.objectives):
+        best = (min if direction == "minimize" else max)(complete, key=lambda t: t.values[i])
+        bests.append(f"{metric} {short_number(best.values[i])} (trial {best.number})")
+    return "; best " + ", ".join(bests)
 
 
 def publish(study: Study, tracking_uri: str, storage) -> str:

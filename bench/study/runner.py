@@ -14,7 +14,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import optuna
 import torch
@@ -26,7 +26,7 @@ from bench.errors import BenchError, RunFailed
 from bench.files import STORE_EXIT, check_writable, free_space, home, store_failure
 from bench.gan import variants
 from bench.study import queue, report
-from bench.study.progress import Monitor
+from bench.study.progress import Monitor, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Study
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name, searched,
@@ -45,8 +45,11 @@ def budget_tier(budget: str | None, device: str) -> str:
 
 
 def run(study: Study, trials: int | None = None, budget: str | None = None, device: str = "cpu", storage: str | None = None,
-        tracking_uri: str | None = None, workers: int = 1, progress: bool = True) -> Iterator[str]:
-    """Run every task of ``study`` with ``workers`` local processes; yields report lines."""
+        tracking_uri: str | None = None, workers: int = 1, progress: bool = True, say: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Run every task of ``study`` with ``workers`` local processes; yields report lines.
+    A line per finished trial is shown above the live display, or, without it, passed to
+    ``say`` (default: stdout, flushed for logs) as the trial ends. They are not yielded: a
+    Ctrl-C landing while the consumer prints one would skip the workers' orderly stop."""
     tier = budget_tier(budget, device)
     if workers < 1:
         raise BenchError(f"--workers {workers}; give at least 1")
@@ -68,13 +71,17 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     client = MlflowClient(options.tracking_uri)
     with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary
         try:
-            _run_workers(options, workers, Monitor(study, options, parents, enabled=progress), interrupts)
+            _run_workers(options, workers, Monitor(study, options, parents, workers, enabled=progress, say=say or _print), interrupts)
         except (KeyboardInterrupt, RunFailed):  # stopped before its end: the rerun continues it
             _end_parents(client, parents)
             raise
         yield from finish(study, options, parents)
         if interrupts.interrupted:  # it arrived while the summary was written, and was swallowed there
             raise KeyboardInterrupt
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _end_parents(client: MlflowClient, parents: dict) -> None:
@@ -183,7 +190,7 @@ def _stop(processes: list[subprocess.Popen], interrupts: Interrupts) -> None:
 def _running_trial(pid: int) -> str:
     """What worker ``pid`` is training, from its progress file."""
     try:
-        progress = json.loads((home() / "progress" / f"{pid}.json").read_text())
+        progress = json.loads(progress_path(pid).read_text())
         return f"worker {pid} ({progress['task']} {progress['kind']} {progress['slot']}, step {progress['step']:,})"
     except (OSError, ValueError, KeyError):
         return f"worker {pid}"
@@ -206,7 +213,7 @@ def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) 
         else:  # a worker elsewhere still runs it
             unfinished += 1
         counts = {s.name.lower(): sum(t.state == s for t in trials) for s in queue.FINISHED}
-        yield f"{dataset:>13} {plan.name:<32} " + ", ".join(f"{v} {k}" for k, v in counts.items())
+        yield f"{dataset:>13} {plan.name:<32} " + ", ".join(f"{v} {k}" for k, v in counts.items()) + report.best_values(study, trials)
     if unfinished:  # the launcher that finishes last publishes, so the summary is whole
         yield (f"{unfinished} task{'s' * (unfinished > 1)} still running on other workers; the last launcher "
                f"to finish logs the leaderboard, or see 'bench leaderboard --study {study.name}'")

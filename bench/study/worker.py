@@ -24,10 +24,11 @@ from mlflow.exceptions import MlflowException
 
 from bench import evaluator
 from bench.errors import BenchError
-from bench.files import STORE_EXIT, atomic_write, home, store_failure
+from bench.files import STORE_EXIT, home, store_failure
 from bench.gan import variants
 from bench.runs import tracked_training
 from bench.study import queue
+from bench.study.progress import ProgressFile, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load
 from bench.tracking import MLflowTracker, source_tags
@@ -148,25 +149,31 @@ def _tagged_run(client: MlflowClient, optuna_study: str, number: int) -> str | N
 
 
 class _TrialTracker(MLflowTracker):
-    """A child run that reports evaluations to Optuna (for pruning) and its step to the
-    launcher's progress display."""
+    """A child run that reports evaluations to Optuna (for pruning) and its progress to
+    the launcher's display."""
 
-    def __init__(self, trial: optuna.Trial, prune_on: str | None, progress: dict, **kwargs):
+    def __init__(self, trial: optuna.Trial, prune_on: str | None, progress: ProgressFile, **kwargs):
         super().__init__(**kwargs)
         self.trial, self.prune_on, self.progress = trial, prune_on, progress
-        self.progress_file = home() / "progress" / f"{os.getpid()}.json"
+        self.last_evaluation: dict = {}
 
-    def log_metrics(self, values, step):
-        super().log_metrics(values, step)
-        self.progress["step"] = step
-        atomic_write(self.progress_file, lambda f: f.write(json.dumps(self.progress).encode()))
+    def report_progress(self, step, phase):
+        self.progress.report(step, phase)
 
     def log_evaluation(self, result, grid, grid_labels, step):
         super().log_evaluation(result, grid, grid_labels, step)
+        self.last_evaluation = result
         if self.prune_on is not None:
             self.trial.report(result[self.prune_on], step)
             if self.trial.should_prune():
                 raise optuna.TrialPruned(f"{self.prune_on} {result[self.prune_on]:.3g} at step {step} is worse than the median")
+
+    def outcome(self, objectives: list[str], reason: str | None = None) -> dict:
+        """What the launcher's line for this trial says: steps trained, the last evaluation's
+        objectives (and modes), and why it stopped early."""
+        shown = [*objectives, *(["modes"] if "modes" not in objectives else [])]
+        metrics = {k: float(self.last_evaluation[k]) for k in shown if isinstance(self.last_evaluation.get(k), (int, float))}
+        return {"steps": self.progress.steps_trained(), "metrics": metrics} | ({"reason": reason[:200]} if reason else {})
 
 
 class Worker:
@@ -231,43 +238,48 @@ class Worker:
                  "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
                  "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
                 | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
-        progress = {"task": f"{dataset}/{plan.name}", "kind": kind, "slot": slot, "step": 0, "steps": config.steps}
+        progress = ProgressFile(progress_path(os.getpid()), f"{dataset}/{plan.name}", kind, slot, config.steps)
         label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
                                 run_name=f"{plan.name}-{dataset}-{label}", tags=tags, tracking_uri=self.options.tracking_uri,
                                 parent_run_id=parent_run(self.client, self.study, dataset, plan), system_metrics=True)
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         run_dir = home() / "studies" / optuna_study.study_name / f"slot-{slot}"  # a retry resumes its checkpoint
+        objectives = [m for m, _ in self.study.objectives]
         try:
             with queue.Heartbeat(trial):
                 result = tracked_training(tracker, config, dataset, seed, self.options.device, run_dir, progress=False)
-        except optuna.TrialPruned:
-            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.PRUNED)
+        except optuna.TrialPruned as pruned:
+            return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, str(pruned)), state=optuna.trial.TrialState.PRUNED)
         except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
             queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[trial.number])
             raise
         except Exception as e:
             if (failure := store_failure(e)) is None:  # recorded on the run (state failed, with the reason); the study goes on
-                return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.FAIL)
+                return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, f"{type(e).__name__}: {e}"),
+                             state=optuna.trial.TrialState.FAIL)
             # the disk's fault, not the trial's: the trial stays RUNNING under this worker, which exits, and the
             # next sweep requeues it and ends its run KILLED together (requeued here, a run whose end the full
             # store refused would stay RUNNING for good); the retry resumes from the last checkpoint
             raise failure from e
         finally:
-            tracker.progress_file.unlink(missing_ok=True)
+            progress.remove()
         if result.status != "finished":  # diverged: the run is tagged with the step
-            return _tell(optuna_study, trial, run_dir, state=optuna.trial.TrialState.PRUNED)
-        _tell(optuna_study, trial, run_dir, values=[result.metrics[m] for m, _ in self.study.objectives])
+            return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, f"{result.status} at step {result.step}"),
+                         state=optuna.trial.TrialState.PRUNED)
+        _tell(optuna_study, trial, run_dir, tracker.outcome(objectives), values=[result.metrics[m] for m in objectives])
 
 
 def _prune_on(study: Study) -> str | None:
     return study.objectives[0][0] if len(study.objectives) == 1 else None
 
 
-def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, **kwargs) -> None:
-    """Finish the trial; its checkpoint (weights and optimiser states, 159 MB for the
-    reference DCGAN) is no longer needed once the generator is in MLflow."""
+def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, outcome: dict, **kwargs) -> None:
+    """Finish the trial, with its ``outcome`` for the launcher's line; its checkpoint (weights
+    and optimiser states, 159 MB for the reference DCGAN) is no longer needed once the
+    generator is in MLflow."""
     try:
+        trial.set_user_attr("outcome", outcome)
         optuna_study.tell(trial, **kwargs)
     except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # swept as stale meanwhile; its retry counts
         print(f"trial {trial.number} of {optuna_study.study_name} was already swept as stale", file=sys.stderr)

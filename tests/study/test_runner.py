@@ -2,6 +2,7 @@
 a killed worker, several workers."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,8 +23,9 @@ def smoke_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("smoke-home")
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_HOME", str(home))
-    lines = list(runner.run(spec.load("smoke"), progress=False))
-    yield home, lines
+    said = []  # the line per finished trial, said as it ends
+    lines = list(runner.run(spec.load("smoke"), progress=False, say=said.append))
+    yield home, lines, said
     mp.undo()
 
 
@@ -33,7 +35,7 @@ def _runs(experiment, query=""):
 
 
 def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
-    home, lines = smoke_home
+    home, lines, _ = smoke_home
     assert "2 tasks x 2 trials (+2 repeats), budget 'cpu'" in lines[0]
     storage = queue.storage_for(None)
     for entry in ("seed000-fc", "seed002-fc"):
@@ -96,8 +98,20 @@ def test_the_study_summary_holds_the_leaderboard_and_plots(smoke_home):
     assert all("leaderboard_row.json" in {a.path for a in client.list_artifacts(p.info.run_id)} for p in parents)
 
 
+def test_while_it_runs_each_trial_gets_a_line_and_the_summary_gives_each_entrys_best(smoke_home):
+    _, lines, said = smoke_home
+    assert len(said) == 8  # 2 entries x (2 trials + 2 repeats)
+    for entry in ("seed000-fc", "seed002-fc"):
+        assert sorted(line.split(":")[0] for line in said if line.startswith(f"mnist/{entry} ")) == [
+            f"mnist/{entry} repeat seed 101", f"mnist/{entry} repeat seed 102", f"mnist/{entry} trial 0", f"mnist/{entry} trial 1"]
+    assert all(re.search(r": finished fid [\d.]+ modes \d+ \([\dhms]+\) \[\d/8 done, ", line) for line in said)
+    assert said[-1].endswith("[8/8 done, 0s left]")
+    summary = [line for line in lines if "2 complete, 0 pruned, 0 fail" in line]
+    assert len(summary) == 2 and all(re.search(r"; best fid [\d.]+ \(trial \d\)$", line) for line in summary)
+
+
 def test_running_again_continues_without_duplicates(smoke_home):
-    home, _ = smoke_home
+    home, *_ = smoke_home
     lines = list(runner.run(spec.load("smoke"), progress=False))
     _, children = _runs("smoke", "tags.kind = 'trial'")
     _, repeats = _runs("smoke", "tags.kind = 'repeat'")

@@ -186,8 +186,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = home / "studies" / "killed" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
-    deadline = time.time() + 180
-    while not checkpoint.exists() and time.time() < deadline and launcher.poll() is None:
+    while not checkpoint.exists() and launcher.poll() is None:  # however long a loaded machine takes
         time.sleep(0.05)
     os.killpg(launcher.pid, signal.SIGKILL)  # the launcher and its worker die at once
     launcher.wait()
@@ -235,11 +234,10 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
-    deadline = time.time() + 180
-    while not (progress.exists() and any(progress.iterdir())) and time.time() < deadline:
+    while not (progress.exists() and any(progress.iterdir())) and launcher.poll() is None:
         time.sleep(0.05)  # the worker has logged its first steps
     os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    _, err = launcher.communicate(timeout=120)
+    _, err = launcher.communicate()
     assert launcher.returncode == 130 and "run the same command to continue" in err
     checkpoint = home / "studies" / "interrupted" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
     stopped_at = torch.load(checkpoint, weights_only=True)["step"]  # written by Ctrl-C, not by checkpoint_every
@@ -261,12 +259,11 @@ def test_sigterm_to_the_launcher_alone_stops_every_worker_and_a_second_signal_do
     launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
-    deadline = time.time() + 180
-    while not (progress.exists() and any(progress.iterdir())) and time.time() < deadline:
+    while not (progress.exists() and any(progress.iterdir())) and launcher.poll() is None:
         time.sleep(0.05)  # the worker has logged its first steps
     launcher.send_signal(signal.SIGTERM)  # as a scheduler or `docker stop` does: the launcher only
     os.killpg(launcher.pid, signal.SIGINT)  # and an impatient Ctrl-C on top, to everyone
-    _, err = launcher.communicate(timeout=120)
+    _, err = launcher.communicate()
     assert launcher.returncode == 130 and "run the same command to continue" in err
     checkpoint = home / "studies" / "terminated" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
     assert 0 < torch.load(checkpoint, weights_only=True)["step"] < 2000

@@ -69,7 +69,7 @@ def test_uniform_noise_is_far_from_digits(noise_fid, real_vs_itself):
 def test_grey_blobs_and_noisy_digits_are_not_digits(test_set):
     """What a GAN draws in its first steps (grey noise) is not a digit; digits under
     Gaussian noise of sigma 0.2 leave the evaluator's real manifold too (the README
-    documents the figure: about 1 % judged digits)."""
+    documents the figure: under 1 % judged digits)."""
     g = torch.Generator().manual_seed(2)
     grey = (torch.rand(1000, 1, 28, 28, generator=g) * 40 + 100).to(torch.uint8)
     assert metrics.score(grey)["valid_share"] == 0.0

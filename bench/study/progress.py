@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.files import atomic_write, home
 from bench.gan import variants
 from bench.study import queue
-from bench.study.spec import Study
+from bench.study.spec import Study, task_label, task_name
 
 WRITE_EVERY_S = 1.0  # a worker rewrites its progress file at most this often while it trains
 
@@ -164,7 +164,7 @@ class Monitor:
         self.study, self.options, self.enabled, self.workers, self.say = study, options, enabled, workers, say
         self.storage = queue.storage_for(options.storage)
         self.per_task = options.trials + len(study.repeats)
-        self.tasks = {f"{study.name}/{dataset}/{plan.name}": (dataset, plan) for dataset, plan in study.tasks()}
+        self.tasks = {task_name(study, dataset, plan): (dataset, plan) for dataset, plan in study.tasks()}
         # the ETA is this module's: rich's own needs a completion every few seconds, and trials take minutes
         self.progress = Progress(TextColumn("{task.description:<52}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.fields[eta]}", style="progress.remaining"), disable=not enabled)
@@ -190,7 +190,7 @@ class Monitor:
         files = self._progress_files(pids)
         work, news = [], []
         for name, (dataset, plan) in self.tasks.items():
-            label = f"{dataset}/{plan.name}"
+            label = task_label(dataset, plan)
             trials = self._trials(name)
             task = self._task_work(dataset, plan, [t for _, t in trials], [p for p in files.values() if p["task"] == label])
             work.append(task)

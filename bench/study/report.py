@@ -19,7 +19,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from bench import leaderboard, plots
 from bench.study import queue
 from bench.study.progress import short_number
-from bench.study.spec import Study, VariantPlan
+from bench.study.spec import Study, VariantPlan, task_label, task_name
 from bench.study.worker import best_trial
 from bench.tracking import MLflowTracker, source_tags
 
@@ -101,7 +101,7 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
         for _, row in rows.iterrows():
             _log_samples(client, summary, runs, row)
     for dataset, plan in study.tasks():
-        _log_importances(summary, storage, f"{study.name}/{dataset}/{plan.name}", f"importance/{dataset}/{plan.name}.png")
+        _log_importances(summary, storage, task_name(study, dataset, plan), f"importance/{task_label(dataset, plan)}.png")
     parents = {(r["tags.dataset"], r["tags.entry"]): r["run_id"] for _, r in _parents(client, study).iterrows()}
     for _, row in table.iterrows():
         parent = parents.get((row["dataset"], row["entry"]))

@@ -28,9 +28,9 @@ from bench.gan import variants
 from bench.study import queue, report
 from bench.study.progress import Monitor, progress_path
 from bench.signals import Interrupts
-from bench.study.spec import Study
-from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name, searched,
-                                task_name)
+from bench.study.spec import Study, task_name
+from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
+                                searched)
 from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, source_tags
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -80,6 +80,16 @@ class Study:
         return [(d, v) for v in self.variants for d in (v.datasets or self.datasets)]
 
 
+def task_label(dataset: str, plan: VariantPlan) -> str:
+    """How a task is shown (progress, trial lines): ``mnist/dcgan-ns``."""
+    return f"{dataset}/{plan.name}"
+
+
+def task_name(study: Study, dataset: str, plan: VariantPlan) -> str:
+    """The task's Optuna study name, the one place it is built: ``mode-collapse/mnist/dcgan-ns``."""
+    return f"{study.name}/{task_label(dataset, plan)}"
+
+
 class _Checker:
     def __init__(self, path: Path):
         self.path = path

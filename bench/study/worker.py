@@ -30,7 +30,7 @@ from bench.runs import tracked_training
 from bench.study import queue
 from bench.study.progress import ProgressFile, progress_path
 from bench.signals import Interrupts
-from bench.study.spec import Param, Study, VariantPlan, load
+from bench.study.spec import Param, Study, VariantPlan, load, task_label, task_name
 from bench.tracking import MLflowTracker, source_tags
 from bench.trainer import discard_checkpoint
 
@@ -46,10 +46,6 @@ class Options:
     storage: str | None
     tracking_uri: str
     index: int = 0  # this worker's number on its machine
-
-
-def task_name(study: Study, dataset: str, plan: VariantPlan) -> str:
-    return f"{study.name}/{dataset}/{plan.name}"
 
 
 def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:
@@ -238,7 +234,7 @@ class Worker:
                  "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
                  "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
                 | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
-        progress = ProgressFile(progress_path(os.getpid()), f"{dataset}/{plan.name}", kind, slot, config.steps)
+        progress = ProgressFile(progress_path(os.getpid()), task_label(dataset, plan), kind, slot, config.steps)
         label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
                                 run_name=f"{plan.name}-{dataset}-{label}", tags=tags, tracking_uri=self.options.tracking_uri,

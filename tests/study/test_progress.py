@@ -12,7 +12,8 @@ from rich.console import Console
 
 from bench.study import progress, queue, spec
 from bench.study.progress import ProgressFile, TaskWork, seconds_left, trial_line
-from bench.study.worker import Options, directions, task_name
+from bench.study.spec import task_name
+from bench.study.worker import Options, directions
 from bench.tracking import default_tracking_uri
 
 

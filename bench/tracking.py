@@ -177,6 +177,8 @@ class MLflowTracker(Tracker):
         if system_metrics and system_metrics_enabled():  # what mlflow.start_run(log_system_metrics=True) starts
             from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
+            # its start/stop INFO lines (four per trial) would bury the trial lines people read
+            logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
             self.system_metrics = SystemMetricsMonitor(self.run_id, tracking_uri=self.client.tracking_uri)
             self.system_metrics.start()
 

@@ -1,6 +1,7 @@
 """Each remedy changes what it should."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -76,16 +77,18 @@ def test_minibatch_features_widen_the_discriminator_head():
 
 
 def test_ema_generator_averages_trained_weights_only():
-    """50 steps at decay 0.999: the EMA generator is the bias-corrected weighted average
-    of G's weights after each step, with no share left to the initial weights."""
+    """50 steps at decay 0.999: the EMA generator is a weighted average of G's weights
+    after each step (the first update copies G, update t decays by min(0.999, (1+t)/(10+t))),
+    with no share left to the initial weights and most on the recent steps."""
     decay, steps = 0.999, 50
     gan = _gan("seed000-fc", [f"ema={decay}"])
     trained = []
     for step in range(steps):
         gan.train_step(_batches(), step)
         trained.append(copy.deepcopy(gan.g.state_dict()))
-    weights = [(1 - decay) * decay ** (steps - 1 - s) / (1 - decay**steps) for s in range(steps)]
-    assert sum(weights) == pytest.approx(1.0)
+    decays = [0.0] + [min(decay, (1 + t) / (10 + t)) for t in range(2, steps + 1)]
+    weights = [(1 - decays[s]) * math.prod(decays[s + 1:]) for s in range(steps)]
+    assert sum(weights) == pytest.approx(1.0) and sum(weights[-10:]) > 0.5
     for name, value in gan.g_ema.named_parameters():
         expected = sum(w * t[name] for w, t in zip(weights, trained))
         assert torch.allclose(value, expected, atol=1e-6), name

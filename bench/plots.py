@@ -49,10 +49,10 @@ def metric_curves(history: list[dict]):
         series = [h for h in rows if h.get("n") == n]
         steps = [h["step"] for h in series]
         label = f"n = {n:,}" if n else "n unknown"
-        fid.plot(steps, [h["fid"] for h in series], "o-", color="C0", alpha=1 - 0.4 * i, label=f"FID, {label}")
-        modes.plot(steps, [h["modes"] for h in series], "s--", color="C1", alpha=1 - 0.4 * i, label=f"modes, {label}")
+        fid.plot(steps, [h["fid"] for h in series], "o-", color=f"C{i}", label=f"FID, {label}")  # one colour per n
+        modes.plot(steps, [h["modes"] for h in series], "s--", color=f"C{i}", alpha=0.6, label=f"modes, {label}")
     fid.set(xlabel="step", ylabel="FID", title="FID and modes")
-    modes.set_ylabel("modes", color="C1")
+    modes.set_ylabel("modes (dashed)")
     handles = [h for ax in (fid, modes) for h in ax.get_legend_handles_labels()[0]]
     fid.legend(handles=handles, fontsize=7)
     fig.tight_layout()

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -26,6 +27,17 @@ GENERATOR = "generator.pt"
 def default_device() -> str:
     """The GPU when there is one: what 'bench train' and 'bench run' use without --device."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_threads(workers: int = 1) -> int:
+    """torch's intra-op threads for each of ``workers`` training processes on this machine:
+    the cores shared out, at least one each. More threads than cores make torch's OpenMP
+    threads spin against each other: on 2 cores, two processes at 2 threads each step
+    seed000-fc 15x slower than at 1 (BENCHMARKS.md). OMP_NUM_THREADS, when set, wins."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // workers)
 
 
 def check_device(device: str) -> None:
@@ -59,7 +71,8 @@ def train_run(
     tracking_uri = tracking_uri or default_tracking_uri()
     check_writable()
     check_tracking_uri(tracking_uri)
-    tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "evaluator_sha256": judge.sha256} | source_tags("bench train")
+    tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "threads": torch.get_num_threads(),
+            "evaluator_sha256": judge.sha256} | source_tags("bench train")
     tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri, system_metrics=True)
     result = tracked_training(tracker, config, dataset, seed, device, home() / "runs" / tracker.run_id, progress, data_root)
     return tracker.run_id, result

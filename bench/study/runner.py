@@ -29,6 +29,7 @@ from bench.study import queue, report
 from bench.study.progress import Monitor, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
+from bench.runs import cpu_threads
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
                                 searched)
 from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, source_tags
@@ -54,7 +55,7 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     if workers < 1:
         raise BenchError(f"--workers {workers}; give at least 1")
     n = trials or study.trials
-    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri())
+    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(), threads=cpu_threads(workers))
     for dataset in study.datasets:  # everything is checked before anything is written
         data.check_available(dataset)
         evaluator.load(dataset)
@@ -63,7 +64,8 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     queue.check_storage(storage)  # last: a new SQLite storage is created by its check
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
     yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
-           f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)}")
+           f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)} "
+           f"({options.threads} CPU thread{'s' * (options.threads > 1)} each)")
     parents = prepare(study, options)
     swept = sweep(study, options)
     if swept:

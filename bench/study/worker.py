@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
+import torch
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -46,6 +47,7 @@ class Options:
     storage: str | None
     tracking_uri: str
     index: int = 0  # this worker's number on its machine
+    threads: int = 0  # torch's CPU threads (runs.cpu_threads); 0: torch's default
 
 
 def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:
@@ -232,7 +234,7 @@ class Worker:
         kind = "repeat" if repeat else "trial"
         tags = ({"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
                  "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
-                 "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
+                 "threads": torch.get_num_threads(), "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
                 | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
         progress = ProgressFile(progress_path(os.getpid()), task_label(dataset, plan), kind, slot, config.steps)
         label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
@@ -285,6 +287,8 @@ def _tell(optuna_study: optuna.Study, trial: optuna.Trial, run_dir: Path, outcom
 
 def main(argv: list[str]) -> int:
     options = Options(**json.loads(argv[0]))
+    if options.threads:
+        torch.set_num_threads(options.threads)
     interrupts = Interrupts().install()  # Ctrl-C or SIGTERM: checkpoint, KILLED run, requeued slot; later ones wait
     try:
         Worker(options, interrupts).run()

@@ -14,6 +14,7 @@ import torch
 from mlflow import MlflowClient
 
 from bench.errors import BenchError
+from bench.runs import cpu_threads
 from bench.study import queue, runner, spec
 from bench.tracking import default_tracking_uri
 
@@ -224,6 +225,17 @@ def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch, st
     assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2  # both took part
     _, runs = _runs("pair", "tags.kind = 'trial'")
     assert len(runs) == 3
+    shared = cpu_threads(2)  # the cores shared out: two workers never oversubscribe them
+    assert f"({shared} CPU thread{'s' * (shared > 1)} each)" in lines[0]
+    assert {r.data.tags["threads"] for r in runs} == {str(shared)}
+
+
+def test_workers_share_the_cores_unless_omp_num_threads_says_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    assert [cpu_threads(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_threads(2) == torch.get_num_threads()  # what torch read from it at import
 
 
 def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes_it(tmp_path, monkeypatch, study_file):

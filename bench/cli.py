@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from bench.cpu import sleeping_openmp
 from bench.errors import BenchError, RunFailed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Benchmark GAN variants on MNIST-like data.")
@@ -31,6 +32,7 @@ def _check_out(out: Path | None) -> None:
 def main() -> None:
     """Console entry point: bad input and usage errors become one line on stderr and
     exit code 2, failures after the work started exit 1 (see ``bench.errors``)."""
+    sleeping_openmp()  # before any command imports torch (bench.cpu says why)
     try:  # typer 0.22+ carries its own copy of click
         from typer._click import exceptions as click_errors
     except ImportError:

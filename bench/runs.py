@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -27,17 +26,6 @@ GENERATOR = "generator.pt"
 def default_device() -> str:
     """The GPU when there is one: what 'bench train' and 'bench run' use without --device."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def cpu_threads(workers: int = 1) -> int:
-    """torch's intra-op threads for each of ``workers`` training processes on this machine:
-    the cores shared out, at least one each. More threads than cores make torch's OpenMP
-    threads spin against each other: on 2 cores, two processes at 2 threads each step
-    seed000-fc 15x slower than at 1 (BENCHMARKS.md). OMP_NUM_THREADS, when set, wins."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // workers)
 
 
 def check_device(device: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from bench import data, evaluator
+from bench.cpu import sleeping_openmp, threads_per_process
 from bench.errors import BenchError, RunFailed
 from bench.files import STORE_EXIT, check_writable, free_space, home, store_failure
 from bench.gan import variants
@@ -29,7 +31,6 @@ from bench.study import queue, report
 from bench.study.progress import Monitor, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
-from bench.runs import cpu_threads
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
                                 searched)
 from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, source_tags
@@ -55,7 +56,7 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     if workers < 1:
         raise BenchError(f"--workers {workers}; give at least 1")
     n = trials or study.trials
-    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(), threads=cpu_threads(workers))
+    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(), threads=threads_per_process(workers))
     for dataset in study.datasets:  # everything is checked before anything is written
         data.check_available(dataset)
         evaluator.load(dataset)
@@ -137,7 +138,8 @@ def _run_workers(options: Options, count: int, monitor: Monitor, interrupts: Int
     """Start ``count`` worker processes and watch them until all have exited. Ctrl-C or
     SIGTERM stops them all, each after saving its trial, however long that takes."""
     processes = [
-        subprocess.Popen([sys.executable, "-m", "bench.study.worker", options_json(dataclasses.replace(options, index=i))])
+        subprocess.Popen([sys.executable, "-m", "bench.study.worker", options_json(dataclasses.replace(options, index=i))],
+                         env=sleeping_openmp(dict(os.environ)))
         for i in range(count)
     ]
     try:

@@ -47,7 +47,7 @@ class Options:
     storage: str | None
     tracking_uri: str
     index: int = 0  # this worker's number on its machine
-    threads: int = 0  # torch's CPU threads (runs.cpu_threads); 0: torch's default
+    threads: int = 0  # torch's CPU threads (bench.cpu.threads_per_process); 0: torch's default
 
 
 def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:

@@ -17,8 +17,8 @@ from mlflow.entities import Param
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
+from bench.metrics import SIGN, show
 from bench.study import queue
-from bench.study.progress import short_number
 from bench.study.spec import Study, VariantPlan, task_label, task_name
 from bench.study.worker import best_trial
 from bench.tracking import MLflowTracker, source_tags
@@ -44,9 +44,8 @@ def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optun
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return
-    signs = [1 if d == "minimize" else -1 for _, d in study.objectives]
-    for i, (metric, _) in enumerate(study.objectives):
-        best = min(complete, key=lambda t: signs[i] * t.values[i])
+    for i, (metric, direction) in enumerate(study.objectives):
+        best = min(complete, key=lambda t: SIGN[direction] * t.values[i])
         client.log_metric(parent, f"best_{metric}", best.values[i])
         if i == 0:
             client.set_tag(parent, "best_trial", best.number)
@@ -78,8 +77,8 @@ def best_values(study: Study, trials: list[optuna.trial.FrozenTrial]) -> str:
         return ""
     bests = []
     for i, (metric, direction) in enumerate(study.objectives):
-        best = (min if direction == "minimize" else max)(complete, key=lambda t: t.values[i])
-        bests.append(f"{metric} {short_number(best.values[i])} (trial {best.number})")
+        best = min(complete, key=lambda t: SIGN[direction] * t.values[i])
+        bests.append(f"{metric} {show(metric, best.values[i])} (trial {best.number})")
     return "; best " + ", ".join(bests)
 
 

@@ -15,7 +15,7 @@ from bench import data
 from bench.errors import BenchError
 from bench.gan import plugins, variants
 from bench.gan.config import FIELDS, REMEDIES, check_type
-from bench.metrics import DIRECTIONS
+from bench.metrics import METRICS, SIGN
 
 SHIPPED = Path(__file__).resolve().parents[1] / "studies"  # package data, found from any install
 OWN = Path("studies")  # the user's own, in the working directory: they come first
@@ -199,7 +199,7 @@ def _evaluation_number(check: _Checker, where: str, key: str, value) -> None:
 def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
     items = check.typed("objectives", raw, list, "a list of metric names")
     if not items:
-        check.fail("objectives", f"empty; choose from: {', '.join(DIRECTIONS)}")
+        check.fail("objectives", f"empty; choose from: {', '.join(METRICS)}")
     result = []
     for i, item in enumerate(items):
         if isinstance(item, str):
@@ -207,11 +207,11 @@ def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
         item = check.typed(f"objectives[{i}]", item, dict, "a metric name or {metric, direction}")
         check.keys(f"objectives[{i}].", item, {"metric", "direction"}, {"metric"})
         metric = item["metric"]
-        if metric not in DIRECTIONS:
-            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(DIRECTIONS)}")
-        direction = item.get("direction", DIRECTIONS[metric])
-        if direction not in ("minimize", "maximize"):
-            check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: minimize, maximize")
+        if metric not in METRICS:
+            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(METRICS)}")
+        direction = item.get("direction", METRICS[metric].direction)
+        if direction not in SIGN:
+            check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: {', '.join(SIGN)}")
         result.append((metric, direction))
     return tuple(result)
 

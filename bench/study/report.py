@@ -1,5 +1,6 @@
 """What a study leaves in MLflow once its workers are done: best values on each parent
-run, and a ``summary`` run holding the leaderboard (csv, md, html, json) and the
+run, and a ``summary`` run holding the leaderboard (csv, md, html, json), the study as
+it ran (``study_resolved.toml``: every entry with its defaults applied) and the
 study's plots: Pareto front per data set, FID against steps per entry, Optuna's
 parameter importances per entry and the chosen trial's samples per entry.
 """
@@ -19,8 +20,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from bench import leaderboard, plots
 from bench.metrics import SIGN, show
 from bench.study import queue
-from bench.study.spec import Study, VariantPlan, task_label, task_name
+from bench.study.spec import Study, VariantPlan, resolved, task_label, task_name
 from bench.study.worker import best_trial
+from bench.tomltext import dumps
 from bench.tracking import MLflowTracker, source_tags
 
 
@@ -89,6 +91,8 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
     objectives = [m for m, _ in study.objectives]
     client = MlflowClient(tracking_uri)
     summary = _summary_run(client, study, tracking_uri)
+    comment = f"Study {study.name} ({study.path}) as it runs, [defaults] applied to every entry; a study file that runs the same plans."
+    client.log_text(summary.run_id, dumps(resolved(study), comment), "study_resolved.toml")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("csv", "md", "html", "json"):
             leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}", objectives)

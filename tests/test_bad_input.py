@@ -189,6 +189,7 @@ CASES = [
     case("best-no-runs", ["best", "--study", "smoke", "--entry", "seed000-fc"], "study 'smoke' has no runs yet"),
     case("best-no-finished-trial", ["best", "--study", "smoke", "--entry", "seed000-fc"], "mnist/seed000-fc of study smoke has no finished trial yet",
          patch={"bench.leaderboard.trial_runs": lambda *args: FAILED_TRIAL}),
+    case("best-tracking-bogus", ["best", "--study", "smoke", "--entry", "seed000-fc", "--tracking-uri", "bogus"], "--tracking-uri bogus: no scheme"),
     case("best-out-no-folder", ["best", "--study", "smoke", "--entry", "seed000-fc", "--out", "no/best.toml"], "folder no does not exist"),
     case("config-missing", ["train", "--config", "c.toml"], "--config c.toml: no such file; 'bench best"),
     case("config-folder", ["train", "--config", "c.toml"], "c.toml: cannot be read", files={"c.toml": DIR}),

@@ -135,3 +135,38 @@ def test_a_partial_config_file_fills_in_the_variants_defaults(tmp_path):
     assert (saved.dataset, saved.seed) == (None, None)
     config = variants.get(saved.variant).saved_config(saved.settings)
     assert config == variants.get("pacdcgan2").config({"lr_g": 1e-3})
+
+
+def test_the_command_line_goes_on_top_of_the_files_seed_data_set_and_steps(bench, tmp_path, monkeypatch):
+    from bench import runs, trainer
+
+    path = tmp_path / "best.toml"
+    path.write_text('variant = "dcgan"\ndataset = "fashion-mnist"\nseed = 7\n[settings]\nlr_g = 1e-3\nsteps = 50\n')
+    trained = []
+
+    def train_run(variant, dataset, steps, seed, settings, device, *args, saved=None, **kwargs):
+        config = variants.get(variant).saved_config(saved, ([f"steps={steps}"] if steps else []) + settings)  # as runs.train_run builds it
+        trained.append((dataset, seed, config.steps, config.lr_g))
+        return "0" * 32, trainer.Result("finished", 1)
+
+    monkeypatch.setattr(runs, "train_run", train_run)
+    assert bench("train", "--config", path, "--device", "cpu")[0] == 0
+    assert bench("train", "--config", path, "--device", "cpu", "--seed", "0", "--dataset", "mnist", "--steps", "3", "--set", "lr_g=0.01")[0] == 0
+    assert trained == [("fashion-mnist", 7, 50, 1e-3), ("mnist", 0, 3, 0.01)]
+
+
+def test_best_takes_the_trial_of_the_data_set_asked_for(monkeypatch):
+    """An entry on two data sets: each --dataset gets its own chosen trial."""
+    from bench import best
+
+    def run(dataset, trial, fid):
+        return {"run_id": f"{dataset}-{trial}", "tags.kind": "trial", "tags.dataset": dataset, "tags.entry": "dcgan-ns",
+                "tags.variant": "dcgan-ns", "tags.state": "finished", "tags.trial": str(trial), "tags.seed": "0", "metrics.fid": fid}
+
+    runs = pd.DataFrame([run("mnist", 0, 50.0), run("mnist", 1, 40.0), run("stacked-mnist", 0, 300.0), run("stacked-mnist", 1, 400.0)])
+    monkeypatch.setattr(leaderboard, "trial_runs", lambda *args: runs)
+    monkeypatch.setattr(best, "_trained_config", lambda run_id, tracking_uri: {"lr_g": 1e-3})
+    study = spec.load("mode-collapse")
+    for dataset, chosen in (("mnist", "mnist-1"), ("stacked-mnist", "stacked-mnist-0")):
+        text = best.best_config(study, "dcgan-ns", dataset)
+        assert tomllib.loads(text)["dataset"] == dataset and f"MLflow run {chosen}." in text

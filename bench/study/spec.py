@@ -261,10 +261,11 @@ def _with_defaults(check: _Checker, where: str, plan: dict, defaults: dict[str, 
     given = {table: dict(defaults[table]) for table in DEFAULTED}
     for item in dropped:
         table, _, key = check.typed(f"{where}.drop_defaults", item, str, 'a name like "search.lr_d"').partition(".")
-        has = ", ".join(f"{t}.{k}" for t in DEFAULTED for k in defaults[t]) or "nothing"
-        if table not in DEFAULTED or (key and key not in given[table]) or not defaults[table]:
+        gives = given.get(table, {})
+        if not (key in gives if key else gives):  # dropping what is not there would change nothing
+            has = ", ".join(f"{t}.{k}" for t in DEFAULTED for k in defaults[t]) or "nothing"
             check.fail(f"{where}.drop_defaults", f"{item!r} drops nothing; [defaults] gives: {has}")
-        given[table] = {k: v for k, v in given[table].items() if key and k != key}
+        given[table] = {k: v for k, v in gives.items() if key and k != key}  # "search" alone drops them all
     own = {table: check.typed(f"{where}.{table}", plan.get(table, {}), dict, f"a table of {'parameters' if table == 'search' else 'settings'}")
            for table in DEFAULTED}
     return {table: given[table] | own[table] for table in DEFAULTED}

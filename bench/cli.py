@@ -215,7 +215,9 @@ def train(
         if variant is not None:
             raise BenchError("--variant and --config both say what to train; give one of them (a --config file names its variant)")
         saved = best.read(config)
-        variant, dataset, seed = saved.variant, dataset or saved.dataset, saved.seed if seed is None else seed
+        variant = saved.variant
+        dataset = dataset or saved.dataset  # the command line's come on top of the file's
+        seed = saved.seed if seed is None else seed
     if variant is None:
         raise BenchError("say what to train: --variant NAME (see 'bench variants'), or --config FILE (from 'bench best')")
     device = device or default_device()

@@ -55,8 +55,8 @@ def train_run(
     data.check_name(dataset)
     check_device(device)
     overrides = ([f"steps={steps}"] if steps else []) + list(settings)
-    chosen = variants.get(variant)
-    config = chosen.config(overrides) if saved is None else chosen.saved_config(saved, overrides)
+    named = variants.get(variant)
+    config = named.config(overrides) if saved is None else named.saved_config(saved, overrides)
     # every input is checked before the tracker creates the store and the run
     data.check_available(dataset, data_root)
     judge = evaluator.load(dataset)

@@ -204,7 +204,7 @@ def resolve_saved(base: dict, saved: dict, overrides: list[str] = ()) -> Config:
     changed = set(_remedy_items(listed)) ^ set(_remedy_items(remedies))
     moved = {key for item in changed for key in REMEDIES.get(item.partition(":")[0], {})}
     explicit = {k: v for k, v in saved.items() if k not in moved} | given
-    return resolve(base, explicit | {"remedies": ",".join(["none", *_remedy_items(remedies)])})
+    return resolve(base, explicit | {"remedies": ",".join(["none", *_remedy_items(remedies)])})  # "none": the list is whole
 
 
 def _split(setting: str) -> tuple[str, str]:

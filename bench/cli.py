@@ -189,10 +189,13 @@ def variants(detail: Optional[str] = typer.Option(None, "--detail", help="One va
 
 @app.command()
 def train(
-    variant: str = typer.Option(..., help="A name from 'bench variants'."),
-    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist or stacked-mnist."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: the variant's)."),
-    seed: int = typer.Option(0),
+    variant: Optional[str] = typer.Option(None, help="A name from 'bench variants' (or give --config)."),
+    config: Optional[Path] = typer.Option(None, "--config", help=(
+        "A configuration file from 'bench best': its variant, data set, seed and settings. --set, --steps, --seed and "
+        "--dataset apply on top.")),
+    dataset: Optional[str] = typer.Option(None, help="mnist, fashion-mnist or stacked-mnist (default: the --config file's, else mnist)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: the variant's, or the --config file's)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (default: the --config file's, else 0)."),
     settings: list[str] = typer.Option([], "--set", help=(
         "Override a setting: --set key=value (repeatable). remedies=a,b adds to the variant's own; "
         "-name removes one (remedies=-pacgan), none removes all (remedies=none,ema). Your own code by import path: "
@@ -207,10 +210,23 @@ def train(
     from bench.runs import default_device, train_run
     from bench.signals import Interrupts
 
+    saved = None
+    if config is not None:
+        from bench import best
+
+        if variant is not None:
+            raise BenchError("--variant and --config both say what to train; give one of them (a --config file names its variant)")
+        saved = best.read(config)
+        variant = saved.variant
+        dataset = dataset or saved.dataset  # the command line's come on top of the file's
+        seed = saved.seed if seed is None else seed
+    if variant is None:
+        raise BenchError("say what to train: --variant NAME (see 'bench variants'), or --config FILE (from 'bench best')")
     device = device or default_device()
     try:
         with Interrupts():  # Ctrl-C or SIGTERM: the trainer checkpoints and the run ends KILLED
-            run_id, result = train_run(variant, dataset, steps, seed, settings, device, tracking_uri, experiment, data_root=data_root)
+            run_id, result = train_run(variant, dataset or "mnist", steps, seed or 0, settings, device, tracking_uri, experiment,
+                                       data_root=data_root, saved=None if saved is None else saved.settings)
     except KeyboardInterrupt:
         typer.echo("interrupted: the run was checkpointed under mlruns/runs/ and marked KILLED", err=True)
         raise typer.Exit(130) from None
@@ -305,6 +321,30 @@ def leaderboard(
     for note in (board.few_repeats_note(table), table.attrs.get("not_comparable")):
         if note:
             typer.echo(f"warning: {note}", err=True)
+
+
+@app.command()
+def best(
+    study: str = typer.Option(..., help="The study's name (or .toml path)."),
+    entry: str = typer.Option(..., help="One of the study's entries (its [variants.NAME])."),
+    dataset: Optional[str] = typer.Option(None, help="The data set whose trials to choose from; needed when the entry runs on several."),
+    out: Optional[Path] = typer.Option(None, help="Write the configuration to this .toml file instead of printing it."),
+    tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
+) -> None:
+    """The entry's chosen trial (the leaderboard's) as a configuration file that
+    'bench train --config FILE' trains again: variant, data set, seed and every setting."""
+    from bench import best as chosen
+    from bench.files import atomic_write
+    from bench.study import spec
+
+    _check_out(out)
+    plan = spec.load(study)
+    text = chosen.best_config(plan, entry, dataset, tracking_uri)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(out, lambda f: f.write(text.encode()))
+        typer.echo(f"the chosen trial of {entry} written to {out}; train it again with 'bench train --config {out}'")
 
 
 @app.command()

@@ -65,7 +65,7 @@ def rungs(ladder: str, n: int, seed: int = 0) -> list[tuple[str, Tensor]]:
     return [(f"per_class={m or 'all'}", collapse(train.images, train.labels, m, n, generator)) for m in DISTINCT_PER_CLASS]
 
 
-def table(ladders: Iterable[str] = LADDERS, n: int = 10_000, device: str = "cpu", names: Iterable[str] = tuple(metrics.METRICS),
+def table(ladders: Iterable[str] = LADDERS, n: int = 10_000, device: str = "cpu", names: Iterable[str] = tuple(metrics.COMPUTE),
           seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """One row per rung, one column per scalar metric (of the ``names`` metric modules)."""
     judge = evaluator.load("mnist", device)

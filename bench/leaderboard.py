@@ -26,12 +26,9 @@ from scipy import stats
 
 from bench.errors import BenchError
 from bench.files import atomic_write
-from bench.metrics import DIRECTIONS, collapse
+from bench.metrics import METRICS, SIGN, collapse, show
 from bench.tracking import check_tracking_uri, default_tracking_uri, store_exists
 
-# every metric a study can optimise (bench.metrics.DIRECTIONS), so any objective has its columns
-METRICS = ["fid", "kid", "is", "modes", "kl_uniform", "valid_share", "precision", "recall", "density", "coverage", "recall_min",
-           "coverage_min", "ndb_k", "ndb_jsd", "distinct_images", "confident", "label_accuracy"]
 FORMATS = ("csv", "md", "parquet", "html", "latex", "json")
 FULL_TABLE_FORMATS = ("csv", "parquet", "json")  # the others show reader_view's columns
 BOOTSTRAP_FROM = 20  # repeats needed before the bootstrap interval replaces Student's t
@@ -100,17 +97,26 @@ def _values(runs: pd.DataFrame, metric: str) -> pd.Series:
     return runs.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
 
 
+def chosen_run(trials: pd.DataFrame, metric: str, direction: str) -> pd.Series | None:
+    """The entry's chosen trial: its finished trial run best on ``metric`` (the study's first
+    objective); None while none has finished with a score."""
+    done = _finished(trials)
+    scores = _values(done, metric)
+    if not len(scores):
+        return None
+    return done.loc[scores.idxmin() if direction == "minimize" else scores.idxmax()]
+
+
 def _entry_row(dataset: str, entry: str, group: pd.DataFrame, repeats: pd.DataFrame, primary: str, direction: str) -> dict:
     done = _finished(group)
     row = {"dataset": dataset, "entry": entry, "variant": group["tags.variant"].iloc[0]}
     for metric in METRICS:
         values = _values(done, metric)
         if len(values):
-            row[f"best_{metric}"] = values.min() if DIRECTIONS[metric] == "minimize" else values.max()
+            row[f"best_{metric}"] = values.min() if METRICS[metric].direction == "minimize" else values.max()
             row[f"median_{metric}"] = values.median()
-    scores = _values(done, primary)
-    if len(scores):
-        chosen = done.loc[scores.idxmin() if direction == "minimize" else scores.idxmax()]
+    chosen = chosen_run(group, primary, direction)
+    if chosen is not None:
         row |= {f"chosen_{m}": chosen.get(f"metrics.{m}") for m in METRICS}
         row["chosen_trial"] = int(chosen["tags.trial"])
         row["chosen_verdict"] = collapse.verdict({m: chosen.get(f"metrics.{m}") for m in ("valid_share", "modes", "modes_total", "ndb_k")
@@ -182,7 +188,7 @@ def pareto_optimal(points, directions) -> np.ndarray:
     way is better) no other row dominates, i.e. is at least as good on every objective
     and better on one. A row with a missing value is never optimal and dominates none."""
     signed = np.asarray(points, dtype=float).reshape(len(points), len(directions))
-    signed = signed * [1 if d == "minimize" else -1 for d in directions]  # smaller is better everywhere
+    signed = signed * [SIGN[d] for d in directions]  # smaller is better everywhere
     complete = ~np.isnan(signed).any(axis=1)
     others = signed[complete]
     return np.array([bool(complete[i]) and not ((others <= p).all(axis=1) & (others < p).any(axis=1)).any()
@@ -247,7 +253,7 @@ def reader_view(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
     metrics = list(metrics) if metrics else [table["compared_on"].iloc[0]]
     view = pd.DataFrame({"dataset": table["dataset"], "entry": table["entry"]})
     for m in metrics:
-        view[f"best_{m}"] = table[f"best_{m}"].map(_number)
+        view[f"best_{m}"] = table[f"best_{m}"].map(lambda v, m=m: _number(v, m))
     for m in metrics:
         view[f"repeat_{m}_mean [95% CI] (n)"] = [_interval(row, m) for _, row in table.iterrows()]
     view["baseline_n"] = table["baseline_n"].map(_number)
@@ -260,8 +266,9 @@ def reader_view(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
     return view
 
 
-def _number(value) -> str:
-    return "" if pd.isna(value) else f"{value:.4g}"
+def _number(value, metric: str = "") -> str:
+    """Blank when missing; a metric's value in its declared format, other numbers to 4 figures."""
+    return "" if pd.isna(value) else show(metric, value)
 
 
 def _interval(row: pd.Series, metric: str) -> str:
@@ -269,16 +276,18 @@ def _interval(row: pd.Series, metric: str) -> str:
     if pd.isna(mean):
         return ""
     low, high = row[f"repeat_{metric}_ci_low"], row[f"repeat_{metric}_ci_high"]
-    interval = "" if pd.isna(low) else f" [{low:.4g}, {high:.4g}]"
-    return f"{mean:.4g}{interval} ({n}){'*' if n < FEW_REPEATS else ''}"
+    interval = "" if pd.isna(low) else f" [{_number(low, metric)}, {_number(high, metric)}]"
+    return f"{_number(mean, metric)}{interval} ({n}){'*' if n < FEW_REPEATS else ''}"
 
 
-def legend(table: pd.DataFrame) -> str:
-    """What the reader view's statistics are, under the table."""
+def legend(table: pd.DataFrame, metrics=None) -> str:
+    """What the reader view's metrics (default: the compared one) and statistics are, under the table."""
     metric, baseline = table["compared_on"].iloc[0], table["baseline"].iloc[0]
-    text = (f"Intervals: 95 % Student t-interval of the repeats' mean (percentile bootstrap from {BOOTSTRAP_FROM} repeats), "
-            f"n in parentheses. p: Welch's t-test of {metric} against {baseline} over the repeats, and the same Holm-corrected "
-            "across the entries of a data set. Every column: csv, parquet or json.")
+    shown = [METRICS[m] for m in (list(metrics) if metrics else [metric])]
+    text = "; ".join(f"{m.name}: {m.description} ({'lower' if m.direction == 'minimize' else 'higher'} is better)" for m in shown)
+    text += (f". Intervals: 95 % Student t-interval of the repeats' mean (percentile bootstrap from {BOOTSTRAP_FROM} repeats), "
+             f"n in parentheses. p: Welch's t-test of {metric} against {baseline} over the repeats, and the same Holm-corrected "
+             "across the entries of a data set. Every column: csv, parquet or json.")
     note = few_repeats_note(table)
     text += f" *: {note}." if note else ""
     return text + (f" Warning: {table.attrs['not_comparable']}." if table.attrs.get("not_comparable") else "")
@@ -302,9 +311,9 @@ def export(table: pd.DataFrame, fmt: str, out: Path | None = None, metrics=None)
     text = {
         "csv": lambda: table.to_csv(index=False),
         "json": lambda: table.to_json(orient="records", indent=2),
-        "md": lambda: _markdown(reader_view(table, metrics)) + f"\n\n{legend(table)}\n",
-        "html": lambda: _html(reader_view(table, metrics), legend(table)),
-        "latex": lambda: _latex(reader_view(table, metrics), legend(table)),
+        "md": lambda: _markdown(reader_view(table, metrics)) + f"\n\n{legend(table, metrics)}\n",
+        "html": lambda: _html(reader_view(table, metrics), legend(table, metrics)),
+        "latex": lambda: _latex(reader_view(table, metrics), legend(table, metrics)),
     }[fmt]()
     if out is not None:
         atomic_write(out, lambda f: f.write(text.encode()))

@@ -48,11 +48,15 @@ def train_run(
     experiment: str = "bench",
     progress: bool = True,
     data_root=None,
+    saved: dict | None = None,
 ) -> tuple[str, trainer.Result]:
-    """Train a variant and log everything to MLflow; returns (run id, result)."""
+    """Train a variant and log everything to MLflow; returns (run id, result). ``saved``: the
+    settings of a configuration file (``bench best``), which ``steps`` and ``settings`` override."""
     data.check_name(dataset)
     check_device(device)
-    config = variants.get(variant).config(([f"steps={steps}"] if steps else []) + list(settings))
+    overrides = ([f"steps={steps}"] if steps else []) + list(settings)
+    named = variants.get(variant)
+    config = named.config(overrides) if saved is None else named.saved_config(saved, overrides)
     # every input is checked before the tracker creates the store and the run
     data.check_available(dataset, data_root)
     judge = evaluator.load(dataset)

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 RUN = "0123456789abcdef0123456789abcdef"  # a well-formed MLflow run id that no store holds
@@ -55,6 +56,9 @@ def npy(array) -> bytes:
 
 
 DIGITS = npz(images=np.zeros((20, 28, 28), np.uint8))  # well-formed samples
+CONFIG = 'variant = "seed000-fc"\ndataset = "mnist"\nseed = 0\n'  # a configuration file's start, as 'bench best' writes it
+FAILED_TRIAL = pd.DataFrame([{"run_id": "0" * 32, "tags.kind": "trial", "tags.dataset": "mnist", "tags.entry": "seed000-fc",
+                              "tags.state": "failed", "tags.trial": "0", "metrics.fid": None}])  # a study whose only trial failed
 
 
 def case(id, argv, message, code=2, files=None, patch=None):
@@ -176,6 +180,38 @@ CASES = [
     case("leaderboard-parquet-to-stdout", ["leaderboard", "--study", "nosuch", "--format", "parquet"], "--format parquet is binary: give --out"),
     case("leaderboard-no-runs", ["leaderboard", "--study", "smoke"], "study 'smoke' has no runs yet"),
     case("budget-unknown", ["run", "--study", "smoke", "--budget", "huge"], "--budget 'huge'; valid: cpu, full"),
+    # bench best, and the configuration files it writes for bench train --config
+    case("best-unknown-study", ["best", "--study", "nosuch", "--entry", "x"], "no such study; shipped studies: lucic"),
+    case("best-unknown-entry", ["best", "--study", "smoke", "--entry", "nosuch"], "--entry 'nosuch' is not an entry of study smoke; valid: seed000-fc, seed002-fc"),
+    case("best-dataset-not-the-entrys", ["best", "--study", "smoke", "--entry", "seed000-fc", "--dataset", "fashion-mnist"],
+         "--dataset fashion-mnist: entry seed000-fc of study smoke runs on mnist"),
+    case("best-dataset-needed", ["best", "--study", "mode-collapse", "--entry", "dcgan-ns"], "runs on mnist, stacked-mnist: choose one with --dataset"),
+    case("best-no-runs", ["best", "--study", "smoke", "--entry", "seed000-fc"], "study 'smoke' has no runs yet"),
+    case("best-no-finished-trial", ["best", "--study", "smoke", "--entry", "seed000-fc"], "mnist/seed000-fc of study smoke has no finished trial yet",
+         patch={"bench.leaderboard.trial_runs": lambda *args: FAILED_TRIAL}),
+    case("best-tracking-bogus", ["best", "--study", "smoke", "--entry", "seed000-fc", "--tracking-uri", "bogus"], "--tracking-uri bogus: no scheme"),
+    case("best-out-no-folder", ["best", "--study", "smoke", "--entry", "seed000-fc", "--out", "no/best.toml"], "folder no does not exist"),
+    case("config-missing", ["train", "--config", "c.toml"], "--config c.toml: no such file; 'bench best"),
+    case("config-folder", ["train", "--config", "c.toml"], "c.toml: cannot be read", files={"c.toml": DIR}),
+    case("config-binary", ["train", "--config", "c.toml"], "c.toml: not UTF-8 text", files={"c.toml": bytes(range(256))}),
+    case("config-bad-toml", ["train", "--config", "c.toml"], "c.toml: not valid TOML", files={"c.toml": "variant = "}),
+    case("config-unknown-key", ["train", "--config", "c.toml"], "c.toml: colour: unknown key; valid: dataset, seed, settings, variant",
+         files={"c.toml": CONFIG + "colour = 'red'\n"}),
+    case("config-no-variant", ["train", "--config", "c.toml"], "c.toml: variant: missing", files={"c.toml": "seed = 0\n"}),
+    case("config-seed-not-an-integer", ["train", "--config", "c.toml"], "c.toml: seed: expected an integer, got '1'",
+         files={"c.toml": CONFIG.replace("seed = 0", "seed = '1'")}),
+    case("config-unknown-dataset", ["train", "--config", "c.toml"], "c.toml: dataset: unknown data set 'svhn'",
+         files={"c.toml": CONFIG.replace('"mnist"', '"svhn"')}),
+    case("config-unknown-setting", ["train", "--config", "c.toml"], "c.toml: settings: unknown setting 'speed'",
+         files={"c.toml": CONFIG + "[settings]\nspeed = 1\n"}),
+    case("config-bad-setting", ["train", "--config", "c.toml"], "c.toml: settings: lr_g='fast': expected a float",
+         files={"c.toml": CONFIG + "[settings]\nlr_g = 'fast'\n"}),
+    case("config-unknown-variant", ["train", "--config", "c.toml"], "unknown variant 'nosuch'", files={"c.toml": CONFIG.replace("seed000-fc", "nosuch")}),
+    case("config-and-variant", ["train", "--config", "c.toml", "--variant", "dcgan"], "--variant and --config both say what to train",
+         files={"c.toml": CONFIG}),
+    case("train-says-what", ["train"], "say what to train: --variant NAME"),
+    case("study-defaults-drop-nothing", ["run", "--study", "s.toml"], "variants.seed000-fc.drop_defaults: 'search.beta1' drops nothing",
+         files={"s.toml": study("[variants.seed000-fc.search]", "[defaults.search]") + "[variants.seed000-fc]\ndrop_defaults = ['search.beta1']\n"}),
     case("run-device-unknown", ["run", "--study", "smoke", "--device", "tpu"], "unknown device 'tpu'"),
 ]
 

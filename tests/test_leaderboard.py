@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from bench import leaderboard
-from bench.metrics import DIRECTIONS
+from bench.metrics import METRICS
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 FID = [("fid", "minimize")]
@@ -92,7 +92,9 @@ def test_the_columns_are_the_same_for_every_study():
     other = leaderboard.build("t", [("fid", "minimize"), ("kl_uniform", "minimize")], "x", runs=alone)
     assert list(one.columns) == list(other.columns) == leaderboard.COLUMNS
     assert dict(one.dtypes) == dict(other.dtypes)
-    assert set(DIRECTIONS) <= set(leaderboard.METRICS)  # any objective has its columns
+    assert list(leaderboard.METRICS) == [  # every metric of the registry has its columns, in the order they always had
+        "fid", "kid", "is", "modes", "kl_uniform", "valid_share", "precision", "recall", "density", "coverage", "recall_min",
+        "coverage_min", "ndb_k", "ndb_jsd", "distinct_images", "confident", "label_accuracy"]
     assert str(one["complete"].dtype) == "Int64" and str(one["chosen_trial"].dtype) == "Int64"
     assert other.loc[0, "device"] == "cuda" and bool(other.loc[0, "pareto"])
 
@@ -125,6 +127,7 @@ def test_markdown_shows_the_readers_columns_with_intervals_n_and_the_legend(tabl
     header = text.splitlines()[0]
     assert "repeat_fid_mean [95% CI] (n)" in header and "p_welch_vs_baseline" in header and "median_is" not in header
     assert "29.5 [22.04, 36.96] (3)*" in text and "Holm" in text and "Student t" in text
+    assert f"fid: {METRICS['fid'].description} (lower is better)." in text  # the legend says what the metric is, from the registry
     assert max(len(line) for line in text.splitlines()[:6]) < 250 and "nan" not in text.lower()
 
 

@@ -190,6 +190,23 @@ def resolve(base: dict, settings: list[str] | dict = ()) -> Config:
     return config
 
 
+def resolve_saved(base: dict, saved: dict, overrides: list[str] = ()) -> Config:
+    """A saved configuration (a ``bench best`` file's settings) of the variant whose settings are
+    ``base``, with ``--set`` ``overrides`` on top. The saved settings replace the variant's and a
+    saved ``remedies`` is the whole list (the variant's own are not added again), so a complete
+    saved config comes back exactly, even where it overrides what one of its remedies sets. An
+    override replaces a setting as ``--set`` does, and a remedy it adds, re-values or removes
+    brings or takes away the settings that remedy sets."""
+    saved = dict(saved)
+    listed = compose_remedies("", saved.pop("remedies")) if "remedies" in saved else base.get("remedies", "")
+    given = dict(map(_split, overrides))
+    remedies = compose_remedies(listed, given.pop("remedies", ""))
+    changed = set(_remedy_items(listed)) ^ set(_remedy_items(remedies))
+    moved = {key for item in changed for key in REMEDIES.get(item.partition(":")[0], {})}
+    explicit = {k: v for k, v in saved.items() if k not in moved} | given
+    return resolve(base, explicit | {"remedies": ",".join(["none", *_remedy_items(remedies)])})  # "none": the list is whole
+
+
 def _split(setting: str) -> tuple[str, str]:
     key, sep, value = setting.partition("=")
     if not sep:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.errors import BenchError
-from bench.gan.config import Config, resolve
+from bench.gan.config import Config, resolve, resolve_saved
 
 TF_ADAM = {"beta1": 0.9, "beta2": 0.999}  # TensorFlow's Adam defaults, used by the TF reports
 MNIST_TRAIN = 60_000
@@ -42,6 +42,10 @@ class Variant:
 
     def config(self, overrides: list[str] | dict = ()) -> Config:
         return resolve(self.settings, overrides)
+
+    def saved_config(self, saved: dict, overrides: list[str] = ()) -> Config:
+        """A configuration saved by 'bench best' (``bench.gan.config.resolve_saved``)."""
+        return resolve_saved(self.settings, saved, overrides)
 
 
 _SEED000 = {"architecture": "seed000-fc", "loss": "ns", "z_dim": 100, "noise": "uniform", "image_range": "0,1",

@@ -1,12 +1,17 @@
 """The metric suite: ``score(images)`` -> one flat dict of numbers.
 
 Each metric module exposes ``compute(real: Reference, fake: Features) -> dict``;
-``METRICS`` is the registry, ``DIRECTIONS`` says which way each number is better,
-and ``score`` runs all of them on features that are extracted once (generated
-images) or read from the cache (the real test set and its calibration).
+``COMPUTE`` lists them, and ``score`` runs all of them on features that are extracted
+once (generated images) or read from the cache (the real test set and its calibration).
+
+``METRICS`` is the one registry of the scalars a study can optimise and the leaderboard
+ranks: each one's name, which way is better, how a value is shown and what it measures.
+The study spec, leaderboard, progress display, study summary and CLI all read it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -17,7 +22,7 @@ from bench.metrics import conditional, fid, inception_score, kid, modes, ndb, pe
 from bench.metrics.features import Features, extract
 from bench.metrics.reference import Reference, reference
 
-METRICS = {
+COMPUTE = {  # metric module -> its compute function; each returns one or more of METRICS and more
     "fid": fid.compute,
     "kid": kid.compute,
     "is": inception_score.compute,
@@ -28,12 +33,47 @@ METRICS = {
     "distinct_images": support.compute,
     "conditional": conditional.compute,
 }
-DIRECTIONS = {  # every scalar a study can optimise or the leaderboard ranks -> which way is better
-    "fid": "minimize", "kid": "minimize", "kl_uniform": "minimize", "ndb_k": "minimize", "ndb_jsd": "minimize",
-    "is": "maximize", "modes": "maximize", "precision": "maximize", "recall": "maximize", "density": "maximize",
-    "coverage": "maximize", "recall_min": "maximize", "coverage_min": "maximize", "distinct_images": "maximize",
-    "confident": "maximize", "label_accuracy": "maximize", "valid_share": "maximize",
-}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: str  # "minimize" or "maximize": which way is better
+    format: str  # format spec of one value wherever it is shown (tables, trial lines, summaries)
+    description: str  # one line, for legends
+
+    def show(self, value) -> str:
+        return format(value, self.format)
+
+
+# in the leaderboard's column order
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("fid", "minimize", ".4g", "Fréchet distance to the real test set on the evaluator's features"),
+    Metric("kid", "minimize", ".4g", "kernel distance (unbiased squared MMD) to the real test set on the evaluator's features"),
+    Metric("is", "maximize", ".4g", "Inception-style score from the evaluator's class probabilities"),
+    Metric("modes", "maximize", ".0f", "classes the samples that are digits cover"),
+    Metric("kl_uniform", "minimize", ".4g", "KL divergence of the digits' class histogram from uniform"),
+    Metric("valid_share", "maximize", ".4g", "share of samples that are digits at all (realism score)"),
+    Metric("precision", "maximize", ".4g", "share of samples inside the real images' k-NN balls (k = 3)"),
+    Metric("recall", "maximize", ".4g", "share of real images inside the samples' k-NN balls (k = 3)"),
+    Metric("density", "maximize", ".4g", "how many real k-NN balls hold each sample, on average (k = 5)"),
+    Metric("coverage", "maximize", ".4g", "share of real images whose k-NN ball holds a sample (k = 5)"),
+    Metric("recall_min", "maximize", ".4g", "recall of the worst class"),
+    Metric("coverage_min", "maximize", ".4g", "coverage of the worst class"),
+    Metric("ndb_k", "minimize", ".4g", "share of k-means bins whose sample share differs from real data's (NDB/K)"),
+    Metric("ndb_jsd", "minimize", ".4g", "JS divergence of the samples' and real data's k-means bin histograms"),
+    Metric("distinct_images", "maximize", ".0f", "equally likely distinct images the samples behave like (birthday paradox)"),
+    Metric("confident", "maximize", ".4g", "share of samples the evaluator classifies with probability at least 0.9"),
+    Metric("label_accuracy", "maximize", ".4g", "how often a conditional generator draws the class it was asked for"),
+)}
+SIGN = {"minimize": 1, "maximize": -1}  # times a value: smaller is better for either direction
+
+
+def show(name: str, value) -> str:
+    """``value`` of metric ``name`` as text: in its declared format, other numbers to 4 figures."""
+    return METRICS[name].show(value) if name in METRICS else format(value, ".4g")
+
+
 BACKBONES = ("evaluator", "inception")
 MIN_SAMPLES = 10
 
@@ -96,11 +136,11 @@ def score(
     }
 
 
-def score_features(real: Reference, fake: Features, names=METRICS) -> dict:
-    """The ``names`` metrics (default: all) of ``fake`` against ``real``."""
+def score_features(real: Reference, fake: Features, names=COMPUTE) -> dict:
+    """The ``names`` metric modules' results (default: all) for ``fake`` against ``real``."""
     results = {}
     for name in names:
-        results |= METRICS[name](real, fake)
+        results |= COMPUTE[name](real, fake)
     return results
 
 
@@ -108,7 +148,9 @@ def format_table(result: dict) -> str:
     """Aligned ``name  value`` lines for terminals."""
     lines = []
     for key, value in result.items():
-        if isinstance(value, float):
+        if key in METRICS and isinstance(value, (int, float)):
+            value = show(key, value)
+        elif isinstance(value, float):
             value = f"{value:.4f}"
         elif isinstance(value, list) and len(value) > 10:
             value = f"[{len(value)} values]"

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.files import atomic_write, home
+from bench.metrics import show
 from bench.gan import variants
 from bench.study import queue
 from bench.study.spec import Study, task_label, task_name
@@ -126,13 +127,6 @@ def duration(seconds: float) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
-def short_number(value: float) -> str:
-    """10, 41.2, 3642.1, 0.0312: whole numbers whole, others to a readable precision."""
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
-
-
 def trial_line(label: str, trial: FrozenTrial) -> str:
     """``mnist/dcgan-ns trial 3: finished fid 41.2 modes 10 (2m13s)``"""
     outcome = trial.user_attrs.get("outcome", {})
@@ -142,7 +136,7 @@ def trial_line(label: str, trial: FrozenTrial) -> str:
     else:
         state = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}[trial.state]
     words = [f"{label} {name}: {state}"]
-    words += [f"{k} {short_number(v)}" for k, v in outcome.get("metrics", {}).items()]
+    words += [f"{k} {show(k, v)}" for k, v in outcome.get("metrics", {}).items()]
     if outcome.get("reason") and trial.state != TrialState.COMPLETE:
         words.append(f"({outcome['reason']})")
     if trial.datetime_start and trial.datetime_complete:

@@ -1,5 +1,6 @@
 """What a study leaves in MLflow once its workers are done: best values on each parent
-run, and a ``summary`` run holding the leaderboard (csv, md, html, json) and the
+run, and a ``summary`` run holding the leaderboard (csv, md, html, json), the study as
+it ran (``study_resolved.toml``: every entry with its defaults applied) and the
 study's plots: Pareto front per data set, FID against steps per entry, Optuna's
 parameter importances per entry and the chosen trial's samples per entry.
 """
@@ -17,10 +18,11 @@ from mlflow.entities import Param
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
+from bench.metrics import SIGN, show
 from bench.study import queue
-from bench.study.progress import short_number
-from bench.study.spec import Study, VariantPlan, task_label, task_name
+from bench.study.spec import Study, VariantPlan, resolved, task_label, task_name
 from bench.study.worker import best_trial
+from bench.tomltext import dumps
 from bench.tracking import MLflowTracker, source_tags
 
 
@@ -44,9 +46,8 @@ def log_best(client: MlflowClient, parent: str, study: Study, trials: list[optun
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return
-    signs = [1 if d == "minimize" else -1 for _, d in study.objectives]
-    for i, (metric, _) in enumerate(study.objectives):
-        best = min(complete, key=lambda t: signs[i] * t.values[i])
+    for i, (metric, direction) in enumerate(study.objectives):
+        best = min(complete, key=lambda t: SIGN[direction] * t.values[i])
         client.log_metric(parent, f"best_{metric}", best.values[i])
         if i == 0:
             client.set_tag(parent, "best_trial", best.number)
@@ -78,8 +79,8 @@ def best_values(study: Study, trials: list[optuna.trial.FrozenTrial]) -> str:
         return ""
     bests = []
     for i, (metric, direction) in enumerate(study.objectives):
-        best = (min if direction == "minimize" else max)(complete, key=lambda t: t.values[i])
-        bests.append(f"{metric} {short_number(best.values[i])} (trial {best.number})")
+        best = min(complete, key=lambda t: SIGN[direction] * t.values[i])
+        bests.append(f"{metric} {show(metric, best.values[i])} (trial {best.number})")
     return "; best " + ", ".join(bests)
 
 
@@ -90,6 +91,8 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
     objectives = [m for m, _ in study.objectives]
     client = MlflowClient(tracking_uri)
     summary = _summary_run(client, study, tracking_uri)
+    comment = f"Study {study.name} ({study.path}) as it runs, [defaults] applied to every entry; a study file that runs the same plans."
+    client.log_text(summary.run_id, dumps(resolved(study), comment), "study_resolved.toml")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("csv", "md", "html", "json"):
             leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}", objectives)

@@ -5,6 +5,7 @@ would be valid.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -15,7 +16,7 @@ from bench import data
 from bench.errors import BenchError
 from bench.gan import plugins, variants
 from bench.gan.config import FIELDS, REMEDIES, check_type
-from bench.metrics import DIRECTIONS
+from bench.metrics import METRICS, SIGN
 
 SHIPPED = Path(__file__).resolve().parents[1] / "studies"  # package data, found from any install
 OWN = Path("studies")  # the user's own, in the working directory: they come first
@@ -23,7 +24,9 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 PARAM_TYPES = ("float", "log-float", "int", "categorical")
 EVALUATION_KEYS = {"every", "samples", "final_samples"}
-TOP_LEVEL = {"description", "datasets", "trials", "repeats", "baseline", "objectives", "sampler", "pruner", "seed", "budget", "evaluation", "variants"}
+TOP_LEVEL = {"description", "datasets", "trials", "repeats", "baseline", "objectives", "sampler", "pruner", "seed", "budget", "evaluation",
+             "defaults", "variants"}
+DEFAULTED = ("search", "fixed")  # the entry tables [defaults] gives every entry
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,23 @@ def task_label(dataset: str, plan: VariantPlan) -> str:
 def task_name(study: Study, dataset: str, plan: VariantPlan) -> str:
     """The task's Optuna study name, the one place it is built: ``mode-collapse/mnist/dcgan-ns``."""
     return f"{study.name}/{task_label(dataset, plan)}"
+
+
+def resolved(study: Study) -> dict:
+    """Everything the study runs, with ``[defaults]`` applied: each entry's variant, data sets,
+    fixed settings and search space, as the workers see them. Written as TOML it is a study
+    file of its own that runs the same plans (logged with the study's summary)."""
+    def space(p: Param) -> dict:
+        shape = {"choices": list(p.choices)} if p.type == "categorical" else {"low": p.low, "high": p.high}
+        return {"type": p.type} | shape | ({"sets": list(p.sets)} if p.sets else {}) | ({"scale": list(p.scale)} if p.scale else {})
+
+    return {
+        "description": study.description, "datasets": list(study.datasets), "trials": study.trials,
+        "repeats": list(study.repeats), "baseline": study.baseline, "objectives": [{"metric": m, "direction": d} for m, d in study.objectives],
+        "sampler": study.sampler, "pruner": study.pruner, "seed": study.seed, "budget": study.budget, "evaluation": study.evaluation,
+        "variants": {plan.name: {"variant": plan.variant, "datasets": list(plan.datasets or study.datasets), "fixed": plan.fixed,
+                                 "search": {p.name: space(p) for p in plan.search}} for plan in study.variants},
+    }
 
 
 class _Checker:
@@ -177,10 +197,11 @@ def parse(raw: dict, path: Path) -> Study:
                 _evaluation_number(check, f"evaluation.{key}.{sub}", sub, number)
         else:
             _evaluation_number(check, f"evaluation.{key}", key, value)
+    defaults = _defaults(check, raw.get("defaults", {}))
     plans = check.typed("variants", raw["variants"], dict, "a table of variants")
     if not plans:
         check.fail("variants", "empty; name at least one variant (see 'bench variants')")
-    parsed = tuple(_variant(check, name, plan, datasets) for name, plan in plans.items())
+    parsed = tuple(_variant(check, name, plan, datasets, defaults) for name, plan in plans.items())
     baseline = check.typed("baseline", raw.get("baseline", parsed[0].name), str, "an entry's name")
     if baseline not in plans:
         check.fail("baseline", f"{baseline!r} is not an entry of this study; valid: {', '.join(plans)}")
@@ -199,7 +220,7 @@ def _evaluation_number(check: _Checker, where: str, key: str, value) -> None:
 def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
     items = check.typed("objectives", raw, list, "a list of metric names")
     if not items:
-        check.fail("objectives", f"empty; choose from: {', '.join(DIRECTIONS)}")
+        check.fail("objectives", f"empty; choose from: {', '.join(METRICS)}")
     result = []
     for i, item in enumerate(items):
         if isinstance(item, str):
@@ -207,26 +228,68 @@ def _objectives(check: _Checker, raw) -> tuple[tuple[str, str], ...]:
         item = check.typed(f"objectives[{i}]", item, dict, "a metric name or {metric, direction}")
         check.keys(f"objectives[{i}].", item, {"metric", "direction"}, {"metric"})
         metric = item["metric"]
-        if metric not in DIRECTIONS:
-            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(DIRECTIONS)}")
-        direction = item.get("direction", DIRECTIONS[metric])
-        if direction not in ("minimize", "maximize"):
-            check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: minimize, maximize")
+        if metric not in METRICS:
+            check.fail(f"objectives[{i}]", f"{metric!r} is not a metric; valid: {', '.join(METRICS)}")
+        direction = item.get("direction", METRICS[metric].direction)
+        if direction not in SIGN:
+            check.fail(f"objectives[{i}].direction", f"{direction!r}; valid: {', '.join(SIGN)}")
         result.append((metric, direction))
     return tuple(result)
 
 
-def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
+def _defaults(check: _Checker, raw) -> dict[str, dict]:
+    """``[defaults.search]`` and ``[defaults.fixed]``: given to every entry, checked once here."""
+    defaults = check.typed("defaults", raw, dict, "a table with search and fixed")
+    check.keys("defaults.", defaults, set(DEFAULTED))
+    search = check.typed("defaults.search", defaults.get("search", {}), dict, "a table of parameters")
+    for key, spec in search.items():
+        _param(check, f"defaults.search.{key}", key, spec)
+    fixed = check.typed("defaults.fixed", defaults.get("fixed", {}), dict, "a table of settings")
+    for key, value in fixed.items():
+        try:
+            check_type(key, value)
+        except BenchError as e:
+            check.fail("defaults.fixed", str(e))
+    return {"search": search, "fixed": fixed}
+
+
+def _with_defaults(check: _Checker, where: str, plan: dict, defaults: dict[str, dict]) -> dict[str, dict]:
+    """The entry's search and fixed tables on top of the defaults: an entry's key replaces the
+    default of the same name, and ``drop_defaults = ["search.NAME", "fixed.NAME", "search", "fixed"]``
+    leaves a default (or all of a table's) out of this entry."""
+    dropped = check.typed(f"{where}.drop_defaults", plan.get("drop_defaults", []), list, 'a list like ["search.lr_d", "fixed"]')
+    given = {table: dict(defaults[table]) for table in DEFAULTED}
+    for item in dropped:
+        table, _, key = check.typed(f"{where}.drop_defaults", item, str, 'a name like "search.lr_d"').partition(".")
+        gives = given.get(table, {})
+        if not (key in gives if key else gives):  # dropping what is not there would change nothing
+            has = ", ".join(f"{t}.{k}" for t in DEFAULTED for k in defaults[t]) or "nothing"
+            check.fail(f"{where}.drop_defaults", f"{item!r} drops nothing; [defaults] gives: {has}")
+        given[table] = {k: v for k, v in gives.items() if key and k != key}  # "search" alone drops them all
+    own = {table: check.typed(f"{where}.{table}", plan.get(table, {}), dict, f"a table of {'parameters' if table == 'search' else 'settings'}")
+           for table in DEFAULTED}
+    return {table: given[table] | own[table] for table in DEFAULTED}
+
+
+def _variant(check: _Checker, label: str, plan, study_datasets, defaults: dict[str, dict]) -> VariantPlan:
     where = f"variants.{label}"
     if not re.fullmatch(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*", label) or ".." in label:
         check.fail(where, "an entry's name becomes a folder under BENCH_HOME: use letters, digits and _ . + - (no '..', no separators)")
     plan = check.typed(where, plan, dict, "a table with variant, fixed, search and datasets")
-    check.keys(f"{where}.", plan, {"variant", "fixed", "search", "datasets"})
+    check.keys(f"{where}.", plan, {"variant", "fixed", "search", "datasets", "drop_defaults"})
     name = plan.get("variant", label)
     if name not in variants.VARIANTS:
         check.fail(where, f"unknown variant {name!r}; valid: {', '.join(variants.VARIANTS)}")
-    fixed = check.typed(f"{where}.fixed", plan.get("fixed", {}), dict, "a table of settings")
-    search = check.typed(f"{where}.search", plan.get("search", {}), dict, "a table of parameters")
+    tables = _with_defaults(check, where, plan, defaults)
+    fixed, search = tables["fixed"], tables["search"]
+
+    def defaulted(table: str, key: str) -> bool:  # given by [defaults], not by the entry itself
+        return key in tables[table] and key not in plan.get(table, {})
+
+    def drop_hint(*items: str) -> str:
+        items = [item for item in items if item and defaulted(*item.split(".", 1))]
+        return f"; to leave a default out of this entry: drop_defaults = {json.dumps(items)}" if items else ""
+
     datasets = tuple(check.typed(f"{where}.datasets", plan.get("datasets", []), list, "a list of data set names"))
     for d in datasets:
         if d not in study_datasets:
@@ -234,16 +297,22 @@ def _variant(check: _Checker, label: str, plan, study_datasets) -> VariantPlan:
     try:
         config = variants.get(name).config(fixed)
     except BenchError as e:
-        check.fail(f"{where}.fixed", str(e))
+        check.fail(f"{where}.fixed", str(e) + drop_hint(*(f"fixed.{key}" for key in fixed)))
     params = tuple(_param(check, f"{where}.search.{key}", key, spec) for key, spec in search.items())
-    fixed_by = {key: "fixed" for key in fixed if key != "remedies"}
+    fixed_by = {key: "[defaults.fixed]" if defaulted("fixed", key) else "fixed" for key in fixed if key != "remedies"}
     for item in filter(None, config.remedies.split(",")):
         fixed_by |= {key: f"remedy {item}" for key in REMEDIES.get(item.partition(":")[0], {})}
+    sampled_by: dict[str, str] = {}
     for p in params:
         for target in p.targets:
             if target in fixed_by:  # the search would overwrite it in every trial but the first
                 check.fail(f"{where}.search.{p.name}", f"samples {target}, which {fixed_by[target]} sets; drop one of them "
-                           "(a remedy's relation can be searched instead, e.g. sets = [\"lr_g\", \"lr_d\"], scale = [1, 4])")
+                           "(a remedy's relation can be searched instead, e.g. sets = [\"lr_g\", \"lr_d\"], scale = [1, 4])"
+                           + drop_hint(f"search.{p.name}", f"fixed.{target}" if target in fixed else ""))
+            if target in sampled_by:  # one of the two sampled values would be thrown away
+                check.fail(f"{where}.search.{p.name}", f"samples {target}, which search.{sampled_by[target]} samples too; drop one of them"
+                           + drop_hint(f"search.{sampled_by[target]}", f"search.{p.name}"))
+            sampled_by[target] = p.name
     return VariantPlan(label, name, fixed, params, datasets)
 
 

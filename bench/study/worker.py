@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from bench import evaluator
+from bench.metrics import SIGN
 from bench.errors import BenchError
 from bench.files import STORE_EXIT, home, store_failure
 from bench.gan import variants
@@ -104,8 +105,7 @@ def best_trial(study: Study, trials: list[optuna.trial.FrozenTrial]) -> optuna.t
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return None
-    sign = 1 if study.objectives[0][1] == "minimize" else -1
-    return min(complete, key=lambda t: sign * t.values[0])
+    return min(complete, key=lambda t: SIGN[study.objectives[0][1]] * t.values[0])
 
 
 def parent_run(client: MlflowClient, study: Study, dataset: str, plan: VariantPlan) -> str | None:

@@ -98,7 +98,7 @@ def _trial(state, number=3, seconds=133, values=None, **attrs):
 
 def test_a_line_per_finished_trial_with_its_objectives_state_and_duration():
     finished = _trial(TrialState.COMPLETE, values=[41.23], outcome={"steps": 200, "metrics": {"fid": 41.23, "modes": 10.0}})
-    assert trial_line("mnist/dcgan-ns", finished) == "mnist/dcgan-ns trial 3: finished fid 41.2 modes 10 (2m13s)"
+    assert trial_line("mnist/dcgan-ns", finished) == "mnist/dcgan-ns trial 3: finished fid 41.23 modes 10 (2m13s)"  # their declared formats
     pruned = _trial(TrialState.PRUNED, seconds=41, outcome={"steps": 100, "metrics": {"fid": 180.0, "modes": 7.0},
                                                             "reason": "fid 180 at step 100 is worse than the median"})
     assert trial_line("mnist/dcgan-ns", pruned) == (
@@ -138,7 +138,7 @@ def test_the_monitor_says_each_trial_once_as_it_finishes_with_the_studys_count_a
     monitor.update([])
     monitor.update([])
     assert len(said) == 1
-    assert said[0].startswith("mnist/seed002-fc trial 0: finished fid 41.2 (")
+    assert said[0].startswith("mnist/seed002-fc trial 0: finished fid 41.25 (")
     assert "[2/8 done, " in said[0] and said[0].endswith(" left]")  # two trials timed: the rest of the study has a price
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import optuna
 import pytest
@@ -97,6 +98,8 @@ def test_the_study_summary_holds_the_leaderboard_and_plots(smoke_home):
     assert files("importance/mnist") == {"importance/mnist/seed000-fc.png", "importance/mnist/seed002-fc.png"}
     _, parents = _runs("smoke", "tags.kind = 'parent'")
     assert all("leaderboard_row.json" in {a.path for a in client.list_artifacts(p.info.run_id)} for p in parents)
+    resolved = client.download_artifacts(summary.info.run_id, "study_resolved.toml", str(smoke_home[0]))
+    assert tomllib.loads(open(resolved).read()) == spec.resolved(spec.load("smoke"))  # the study as it ran, defaults applied
 
 
 def test_while_it_runs_each_trial_gets_a_line_and_the_summary_gives_each_entrys_best(smoke_home):

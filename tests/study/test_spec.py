@@ -1,5 +1,7 @@
 """Study files: the shipped ones load; malformed ones stop with one line naming file and field."""
 
+import dataclasses
+
 import pytest
 
 from bench.errors import BenchError
@@ -132,3 +134,106 @@ def test_the_collapse_metrics_are_objectives_with_their_declared_direction(tmp_p
     path = tmp_path / "ok.toml"
     path.write_text(VALID.replace('["fid"]', f'["fid", "{metric}"]'))
     assert spec.load(str(path)).objectives == (("fid", "minimize"), (metric, direction))
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return spec.load(str(path))
+
+
+DEFAULTS = VALID.replace("[variants.seed000-fc.search]", "[defaults.search]") + """[defaults.fixed]
+beta1 = 0.0
+log_every = 50
+"""
+LR_G = spec.Param("lr_g", "log-float", 1e-4, 1e-3)
+
+
+def test_defaults_reach_every_entry_and_an_entrys_own_key_replaces_the_default_of_its_name(tmp_path):
+    study = _load(tmp_path, DEFAULTS + """
+[variants.seed000-fc]
+[variants.dcgan-ns]
+fixed = { log_every = 10 }
+search = { lr_g = { type = "log-float", low = 1e-5, high = 1e-2 }, beta2 = { type = "float", low = 0.9, high = 0.999 } }
+""")
+    plain, own = study.variants
+    assert plain.search == (LR_G,) and plain.fixed == {"beta1": 0.0, "log_every": 50}
+    assert own.search == (spec.Param("lr_g", "log-float", 1e-5, 1e-2), spec.Param("beta2", "float", 0.9, 0.999))
+    assert own.fixed == {"beta1": 0.0, "log_every": 10}
+
+
+@pytest.mark.parametrize("drop, search, fixed", [
+    (["search.lr_g"], (), {"beta1": 0.0, "log_every": 50}),
+    (["fixed.beta1"], (LR_G,), {"log_every": 50}),
+    (["search", "fixed"], (), {}),
+])
+def test_drop_defaults_leaves_defaults_out_of_one_entry(tmp_path, drop, search, fixed):
+    dropped, kept = _load(tmp_path, DEFAULTS + f"[variants.seed000-fc]\ndrop_defaults = {drop!r}\n[variants.dcgan-ns]\n").variants
+    assert (dropped.search, dropped.fixed) == (search, fixed)
+    assert (kept.search, kept.fixed) == ((LR_G,), {"beta1": 0.0, "log_every": 50})
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("drop_defaults = ['search.beta1']", r"variants.dcgan-ns.drop_defaults: 'search.beta1' drops nothing; \[defaults\] gives: search.lr_g, fixed.beta1"),
+    ("drop_defaults = ['colour']", r"drop_defaults: 'colour' drops nothing"),
+    ("drop_defaults = 'search'", r"drop_defaults: expected a list like"),
+    ("search = { beta1 = { type = 'float', low = 0.0, high = 0.9 } }",
+     r"variants.dcgan-ns.search.beta1: samples beta1, which \[defaults.fixed\] sets; drop one of them .*drop_defaults = \[\"fixed.beta1\"\]"),
+    ("search = { lr = { type = 'log-float', low = 1e-4, high = 1e-3, sets = ['lr_g', 'lr_d'] } }",
+     r"variants.dcgan-ns.search.lr: samples lr_g, which search.lr_g samples too; drop one of them; .*drop_defaults = \[\"search.lr_g\"\]"),
+    ("fixed = { remedies = 'ttur' }", r"variants.dcgan-ns.search.lr_g: samples lr_g, which remedy ttur sets; .*drop_defaults = \[\"search.lr_g\"\]"),
+])
+def test_an_entry_at_odds_with_the_defaults_is_told_how_to_leave_them_out(tmp_path, entry, message):
+    text = DEFAULTS.replace("log_every = 50\n", "") + f"[variants.dcgan-ns]\n{entry}\n"
+    with pytest.raises(BenchError, match=message):
+        _load(tmp_path, text)
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ("[defaults]\nset = { beta1 = 0.0 }\n", r"defaults.set: unknown key; valid: fixed, search"),
+    ("[defaults.search]\nspeed = { type = 'float', low = 0.0, high = 1.0 }\n", r"defaults.search.speed: not a setting"),
+    ("[defaults.search]\nlr_g = { type = 'float', low = 1.0, high = 0.0 }\n", r"defaults.search.lr_g: empty search range"),
+    ("[defaults.fixed]\nbeta1 = 'high'\n", r"defaults.fixed: beta1='high': expected a float"),
+])
+def test_malformed_defaults_are_named_as_such(tmp_path, defaults, message):
+    with pytest.raises(BenchError, match=message):
+        _load(tmp_path, VALID + defaults)
+
+
+def test_two_parameters_may_not_sample_one_setting(tmp_path):
+    with pytest.raises(BenchError, match=r"search.lr: samples lr_g, which search.lr_g samples too; drop one of them$"):
+        _load(tmp_path, VALID + "lr = { type = 'log-float', low = 1e-4, high = 1e-3, sets = ['lr_g', 'lr_d'] }\n")
+
+
+def test_mode_collapse_with_defaults_runs_exactly_the_plans_it_ran_when_every_entry_spelled_them_out():
+    """The expectation is the file as it was before [defaults] (git show f67a68c:bench/studies/mode-collapse.toml), written out."""
+    lr = [spec.Param("lr_g", "log-float", 5e-5, 1e-3), spec.Param("lr_d", "log-float", 5e-5, 1e-3)]
+    beta1 = spec.Param("beta1", "categorical", choices=(0.0, 0.5, 0.9))
+    ttur = spec.Param("lr", "log-float", 2.5e-5, 2.5e-4, sets=("lr_g", "lr_d"), scale=(1.0, 4.0))
+    losses = ["dcgan-mm", "dcgan-ns", "dcgan-lsgan", "dcgan-wgan", "dcgan-wgan-gp", "dcgan-dragan", "dcgan-hinge", "pacdcgan2", "pacdcgan3", "pacdcgan4"]
+    remedies = ["feature-matching", "minibatch-discrimination", "minibatch-std", "label-smoothing", "historical-averaging", "instance-noise",
+                "no-bn-g", "no-bn-d", "n-critic", "ttur", "d-pretrain", "unrolled", "ema", "spectral-norm", "r1"]
+    presets = ["seed000-fc", "seed000-fc-cnnd", "seed001-dcgan", "seed002-fc", "seed002-dcgan", "seed004-dcgan", "seed004-dcgan-fixed"]
+    expected = tuple(
+        [spec.VariantPlan(name, name, {}, (*lr, beta1)) for name in losses]
+        + [spec.VariantPlan("dcgan+ttur", "dcgan", {}, (ttur,)) if r == "ttur" else spec.VariantPlan(f"dcgan+{r}", "dcgan", {"remedies": r}, tuple(lr))
+           for r in remedies]
+        + [spec.VariantPlan(name, name, {}, tuple(lr), ("mnist",)) for name in presets]
+    )
+    study = spec.load("mode-collapse")
+    assert study.variants == expected  # the same entries, in the same order, each with the same search (in the same order) and settings
+    assert (study.datasets, study.trials, study.repeats, study.objectives) == (("mnist", "stacked-mnist"), 8, (11, 12, 13), (("fid", "minimize"), ("kl_uniform", "minimize")))
+    assert len(spec.SHIPPED.joinpath("mode-collapse.toml").read_text().splitlines()) < 150  # 181 lines before
+
+
+@pytest.mark.parametrize("name", ["smoke", "seeds", "mode-collapse", "lucic"])
+def test_the_resolved_study_is_a_study_file_that_runs_the_same_plans(tmp_path, name):
+    from bench.tomltext import dumps
+
+    study = spec.load(name)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(dumps(spec.resolved(study)))
+    again = spec.load(str(path))
+    assert again.variants == tuple(dataclasses.replace(v, datasets=v.datasets or study.datasets) for v in study.variants)
+    assert dataclasses.replace(again, path=study.path, variants=study.variants) == study
+    assert "defaults" not in path.read_text()

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.gan.config import check_type
 from bench.metrics import show
 from bench.study.spec import Study
-from bench.tomltext import dumps
+from bench.files import toml_text
 
 KEYS = {"variant", "dataset", "seed", "settings"}
 
@@ -66,7 +66,7 @@ def best_config(study: Study, entry: str, dataset: str | None = None, tracking_u
                "'bench train --config FILE' trains it again: the same variant, data set, seed and settings\n"
                "give the same numbers on CPU; --set key=value (and --steps, --seed, --dataset) change it.")
     saved = {"variant": chosen["tags.variant"], "dataset": dataset, "seed": int(chosen["tags.seed"]), "settings": settings}
-    return dumps(saved, comment)
+    return toml_text(saved, comment)
 
 
 def _trained_config(run_id: str, tracking_uri: str | None) -> dict:

@@ -110,3 +110,25 @@ def check_writable() -> None:
         raise BenchError(f"{home()}: cannot write there ({e.strerror}); make it writable, or set BENCH_HOME to a writable folder") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def toml_text(data: dict, comment: str = "") -> str:
+    """``data`` as TOML for people to read and edit, after ``comment``. A table of plain
+    values two tables down is written inline, as people write a search parameter:
+    ``[variants.x.search]`` then ``lr_g = { type = "log-float", low = 5e-05, high = 0.001 }``."""
+    import tomlkit
+
+    def styled(value, depth: int):
+        if not isinstance(value, dict):
+            return value
+        if depth >= 3 and not any(isinstance(v, dict) for v in value.values()):
+            table = tomlkit.inline_table()
+            table.update(value)
+            return table
+        return {k: styled(v, depth + 1) for k, v in value.items()}
+
+    document = tomlkit.document()
+    for line in comment.splitlines():
+        document.add(tomlkit.comment(line))
+    document.update(styled(data, 0))
+    return tomlkit.dumps(document)

@@ -22,7 +22,7 @@ from bench.metrics import SIGN, show
 from bench.study import queue
 from bench.study.spec import Study, VariantPlan, resolved, task_label, task_name
 from bench.study.worker import best_trial
-from bench.tomltext import dumps
+from bench.files import toml_text
 from bench.tracking import MLflowTracker, source_tags
 
 
@@ -92,7 +92,7 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
     client = MlflowClient(tracking_uri)
     summary = _summary_run(client, study, tracking_uri)
     comment = f"Study {study.name} ({study.path}) as it runs, [defaults] applied to every entry; a study file that runs the same plans."
-    client.log_text(summary.run_id, dumps(resolved(study), comment), "study_resolved.toml")
+    client.log_text(summary.run_id, toml_text(resolved(study), comment), "study_resolved.toml")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("csv", "md", "html", "json"):
             leaderboard.export(table, fmt, Path(tmp) / f"leaderboard.{fmt}", objectives)

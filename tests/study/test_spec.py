@@ -228,11 +228,11 @@ def test_mode_collapse_with_defaults_runs_exactly_the_plans_it_ran_when_every_en
 
 @pytest.mark.parametrize("name", ["smoke", "seeds", "mode-collapse", "lucic"])
 def test_the_resolved_study_is_a_study_file_that_runs_the_same_plans(tmp_path, name):
-    from bench.tomltext import dumps
+    from bench.files import toml_text
 
     study = spec.load(name)
     path = tmp_path / f"{name}.toml"
-    path.write_text(dumps(spec.resolved(study)))
+    path.write_text(toml_text(spec.resolved(study)))
     again = spec.load(str(path))
     assert again.variants == tuple(dataclasses.replace(v, datasets=v.datasets or study.datasets) for v in study.variants)
     assert dataclasses.replace(again, path=study.path, variants=study.variants) == study

@@ -5,7 +5,8 @@ The chosen trial is the leaderboard's (``leaderboard.chosen_run``): the entry's 
 trial best on the study's first objective. The file holds what that trial trained: its
 variant, data set, seed and every resolved setting (its ``config.json``), steps included,
 so ``bench train --config FILE`` trains the same network on the same batches (on CPU, to
-the last bit; a GPU's autotuned kernels may differ).
+the last bit; a GPU's autotuned kernels may differ). A CPU trial's thread count is kept
+too: sums split over another number of threads round differently.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bench.metrics import show
 from bench.study.spec import Study
 from bench.files import toml_text
 
-KEYS = {"variant", "dataset", "seed", "settings"}
+KEYS = {"variant", "dataset", "seed", "threads", "settings"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class SavedConfig:
     dataset: str | None  # None: the command line's, or mnist
     seed: int | None  # None: the command line's, or 0
     settings: dict  # settings of bench.gan.config.Config; a complete set reproduces a run exactly
+    threads: int | None = None  # a CPU run's torch threads; None: this machine's default
 
 
 def entry_dataset(study: Study, entry: str, dataset: str | None) -> str:
@@ -65,7 +67,10 @@ def best_config(study: Study, entry: str, dataset: str | None = None, tracking_u
                f"{metric} {show(metric, chosen[f'metrics.{metric}'])}, MLflow run {chosen['run_id']}.\n"
                "'bench train --config FILE' trains it again: the same variant, data set, seed and settings\n"
                "give the same numbers on CPU; --set key=value (and --steps, --seed, --dataset) change it.")
-    saved = {"variant": chosen["tags.variant"], "dataset": dataset, "seed": int(chosen["tags.seed"]), "settings": settings}
+    saved = {"variant": chosen["tags.variant"], "dataset": dataset, "seed": int(chosen["tags.seed"])}
+    if chosen.get("tags.device") == "cpu" and str(chosen.get("tags.threads", "")).isdigit():
+        saved["threads"] = int(chosen["tags.threads"])
+    saved["settings"] = settings
     return toml_text(saved, comment)
 
 
@@ -107,10 +112,12 @@ def read(path: Path) -> SavedConfig:
     if "variant" not in raw:
         fail("variant", "missing; name a variant from 'bench variants'")
     expected = {"variant": (str, "a variant's name"), "dataset": (str, "a data set's name"), "seed": (int, "an integer"),
-                "settings": (dict, "a table of settings")}
+                "threads": (int, "a positive integer"), "settings": (dict, "a table of settings")}
     for key, (kind, description) in expected.items():
         if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool)):
             fail(key, f"expected {description}, got {raw[key]!r}")
+    if raw.get("threads", 1) < 1:
+        fail("threads", f"expected a positive integer, got {raw['threads']!r}")
     if "dataset" in raw and raw["dataset"] not in data.DATASETS:
         fail("dataset", f"unknown data set {raw['dataset']!r}; valid: {', '.join(data.DATASETS)}")
     settings = {}
@@ -119,4 +126,4 @@ def read(path: Path) -> SavedConfig:
             settings[key] = check_type(key, value)
         except BenchError as e:
             fail("settings", str(e))
-    return SavedConfig(raw["variant"], raw.get("dataset"), raw.get("seed"), settings)
+    return SavedConfig(raw["variant"], raw.get("dataset"), raw.get("seed"), settings, raw.get("threads"))

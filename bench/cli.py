@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -223,6 +224,10 @@ def train(
     if variant is None:
         raise BenchError("say what to train: --variant NAME (see 'bench variants'), or --config FILE (from 'bench best')")
     device = device or default_device()
+    if saved is not None and saved.threads and device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(saved.threads)  # the trial's: CPU sums split over other thread counts round differently
     try:
         with Interrupts():  # Ctrl-C or SIGTERM: the trainer checkpoints and the run ends KILLED
             run_id, result = train_run(variant, dataset or "mnist", steps, seed or 0, settings, device, tracking_uri, experiment,

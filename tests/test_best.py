@@ -9,6 +9,7 @@ import torch
 from mlflow import MlflowClient
 
 from bench import leaderboard
+from bench.cpu import threads_per_process
 from bench.gan import variants
 from bench.study import runner, spec
 from bench.tracking import default_tracking_uri
@@ -21,7 +22,8 @@ def tiny_study(tmp_path_factory, study_file):
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_HOME", str(home))
     path = study_file(home, "tiny", 2, 10)
-    list(runner.run(spec.load(str(path)), device="cpu", progress=False, say=lambda line: None))
+    # two workers: each trains on half the cores, not the thread count this process has
+    list(runner.run(spec.load(str(path)), device="cpu", workers=2, progress=False, say=lambda line: None))
     yield home, path
     mp.undo()
 
@@ -52,7 +54,14 @@ def _generator(client, run, folder):
     return torch.load(client.download_artifacts(run.info.run_id, "generator.pt", str(folder)), weights_only=True)["generator"]
 
 
-def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_and_weights(tiny_study, bench, tmp_path):
+@pytest.fixture
+def keep_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_and_weights(tiny_study, bench, tmp_path, keep_threads):
     home, study_path = tiny_study
     client, trial = _chosen(study_path)
     out = tmp_path / "best.toml"
@@ -61,6 +70,7 @@ def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_an
     assert str(out) in said
     saved = tomllib.loads(out.read_text())
     assert (saved["variant"], saved["dataset"], saved["seed"]) == ("seed000-fc", "mnist", 0)
+    assert saved["threads"] == int(trial.data.tags["threads"]) == threads_per_process(2)
     assert saved["settings"] == _config_json(client, trial)  # every setting it trained with
     assert saved["settings"]["steps"] == 10 and saved["settings"]["final_samples"] == 100
     assert saved["settings"]["lr_g"] == float(trial.data.params["lr_g"])  # the sampled rate, to the last bit
@@ -72,13 +82,14 @@ def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_an
     assert code == 0, err
     (again,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id], "tags.variant = 'seed000-fc'")
     assert again.data.params == trial.data.params  # every resolved setting, seed and data set
+    assert again.data.tags["threads"] == trial.data.tags["threads"]
     assert _history(client, again) == _history(client, trial)  # losses and every metric, step by step
     assert again.data.metrics["fid"] == trial.data.metrics["fid"]
     ours, theirs = _generator(client, again, tmp_path / "a"), _generator(client, trial, tmp_path / "b")
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
-def test_set_on_top_of_a_config_changes_that_setting_and_the_result(tiny_study, bench, tmp_path):
+def test_set_on_top_of_a_config_changes_that_setting_and_the_result(tiny_study, bench, tmp_path, keep_threads):
     home, study_path = tiny_study
     client, trial = _chosen(study_path)
     out = tmp_path / "best.toml"

@@ -137,6 +137,15 @@ def _entry_row(dataset: str, entry: str, group: pd.DataFrame, repeats: pd.DataFr
     return row
 
 
+def chosen_run(runs: pd.DataFrame, row: pd.Series) -> str | None:
+    """The MLflow run id of a leaderboard row's chosen trial (None: the entry has none)."""
+    if pd.isna(row.get("chosen_trial")):
+        return None
+    match = _of_entry(runs, row["dataset"], row["entry"])
+    match = match[(match["tags.kind"] == "trial") & (match["tags.trial"] == str(int(row["chosen_trial"])))]
+    return match["run_id"].iloc[0] if len(match) else None
+
+
 def confidence_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """95 % confidence interval of the mean of ``values``. Under ``BOOTSTRAP_FROM`` values:
     Student's t-interval (a bootstrap of 2-3 values is just their [min, max], far too

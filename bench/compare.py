@@ -150,7 +150,8 @@ def legend(table: pd.DataFrame) -> str:
     return (f"A = {table.attrs['a']}, B = {table.attrs['b']}; {m}: {better} is better. Chosen: the trial best on the study's first "
             f"objective. Intervals: 95 % CI of the repeats' mean, n in parentheses (* under {leaderboard.FEW_REPEATS} repeats). "
             f"B - A: difference of the repeats' means (of the chosen trials' scores where a side has no repeats). "
-            f"p_welch: Welch's t-test of the two sides' repeats; p_holm: the same, Holm-corrected across the {tests} tests here.")
+            f"p_welch: Welch's t-test of the two sides' repeats; p_holm: the same, Holm-corrected across the {tests} "
+            f"test{'' if tests == 1 else 's'} here (a test needs 2 repeats on each side).")
 
 
 def export(table: pd.DataFrame, fmt: str = "text") -> str:

@@ -81,7 +81,10 @@ def read_csv(path: Path, metric: str) -> pd.DataFrame:
         raise BenchError(f"{path}: no column {', '.join(missing)}; a leaderboard csv of this bench holds them "
                          "(bench leaderboard --study NAME --format csv --out FILE)")
     table = table.reindex(columns=list(dict.fromkeys(leaderboard.COLUMNS + list(table.columns))))
-    return table.astype({c: "Int64" for c in leaderboard.COUNT_COLUMNS} | {c: "string" for c in leaderboard.TEXT_COLUMNS})  # as built
+    try:  # the dtypes leaderboard.build gives
+        return table.astype({c: "Int64" for c in leaderboard.COUNT_COLUMNS} | {c: "string" for c in leaderboard.TEXT_COLUMNS})
+    except (TypeError, ValueError) as e:
+        raise BenchError(f"{path}: a count column holds something else than whole numbers ({str(e).splitlines()[0][:120]})") from None
 
 
 def compare_sides(a: Side, b: Side, metric: str) -> pd.DataFrame:

@@ -189,6 +189,8 @@ CASES = [
     case("compare-csv-binary", ["compare", "a.csv", "b.csv"], "a.csv: not a readable csv table", files={"a.csv": bytes(range(256))}),
     case("compare-csv-not-a-leaderboard", ["compare", "a.csv", "b.csv"], "a.csv: no column dataset, entry, chosen_fid",
          files={"a.csv": "x,y\n1,2\n"}),
+    case("compare-csv-bad-count", ["compare", "a.csv", "b.csv"], "a.csv: a count column holds something else than whole numbers",
+         files={"a.csv": board("x").replace(",0,", ",2.5,")}),
     case("compare-csv-no-scores", ["compare", "a.csv", "b.csv"], "a.csv: no fid scores", files={"a.csv": board("x", fid="")}),
     case("compare-no-shared-entries", ["compare", "a.csv", "b.csv"], "a.csv and b.csv share no (data set, entry); A has mnist/x, B has mnist/y",
          files={"a.csv": board("x"), "b.csv": board("y")}),

@@ -136,7 +136,8 @@ def view(table: pd.DataFrame) -> pd.DataFrame:
     shown[f"B: chosen {m}"] = table["b_chosen"].map(_number)
     shown["A: repeats mean [95% CI] (n)"] = table["a_interval"]
     shown["B: repeats mean [95% CI] (n)"] = table["b_interval"]
-    shown["B - A"] = [_number(d) + (" (chosen)" if of == "chosen" and pd.notna(d) else "") for d, of in zip(table["difference"], table["difference_of"])]
+    shown["B - A"] = [_number(d) + (" (chosen)" if of == "chosen" and pd.notna(d) else "")
+                      for d, of in zip(table["difference"], table["difference_of"])]
     shown["p_welch"] = table["p_welch"].map(_number)
     shown["p_holm"] = table["p_holm"].map(_number)
     return shown

@@ -67,7 +67,8 @@ def build(study: Study, tracking_uri: str | None = None, compare_with: str | Non
     objectives = [m for m, _ in study.objectives]
     sections = [_costs(study, runs, table), _leaderboard(table, objectives)]
     if comparison is not None:
-        sections.append(f"<h2>Compared with {html.escape(compare_with)} on {html.escape(metric)}</h2>\n<div class=\"wide\">{compare.html(comparison)}</div>")
+        sections.append(f"<h2>Compared with {html.escape(compare_with)} on {html.escape(metric)}</h2>\n"
+                        f"<div class=\"wide\">{compare.html(comparison)}</div>")
     client = MlflowClient(uri)
     entries = tqdm(total=len(table), desc="report", unit="entry", disable=not progress, leave=False)
     for dataset, rows in table.groupby("dataset", sort=False):
@@ -99,7 +100,8 @@ def _costs(study: Study, runs: pd.DataFrame, table: pd.DataFrame) -> str:
         "study": f"{study.name}: {study.description}" if study.description else study.name,
         "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "objectives": ", ".join(f"{m} ({d})" for m, d in study.objectives),
-        "entries": f"{table['entry'].nunique()} on {table['dataset'].nunique()} data set(s), {len(table)} leaderboard rows; baseline {study.baseline}",
+        "entries": (f"{table['entry'].nunique()} on {table['dataset'].nunique()} data set(s), {len(table)} leaderboard rows; "
+                    f"baseline {study.baseline}"),
         "runs": f"{len(runs)} trials and repeats: " + ", ".join(f"{n} {state}" for state, n in states.items()),
         "steps per trial": _distinct(runs.get("params.steps")),
         "devices": f"{_distinct(runs.get('tags.device'))} on {runs.get('tags.host', pd.Series(dtype=str)).nunique()} host(s)",

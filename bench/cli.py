@@ -353,6 +353,43 @@ def best(
 
 
 @app.command()
+def report(
+    study: str = typer.Option(..., help="The study's name (or .toml path)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for STUDY-report.html (default: the current folder)."),
+    compare_with: Optional[str] = typer.Option(None, "--compare", help="Add a comparison with another study, STUDY:ENTRY or leaderboard csv (as 'bench compare')."),
+    metric: str = typer.Option("fid", help="--compare: the metric compared."),
+    tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
+    progress: bool = typer.Option(True, help="Show a progress bar over the entries."),
+) -> None:
+    """The study on one self-contained HTML page to read or send: what it cost, the
+    leaderboard, Pareto fronts, each entry's curves, samples and modes, and the study file."""
+    from bench import compare
+    from bench.study import page, spec
+
+    compare.check_options(metric)
+    plan = spec.load(study)
+    path = page.write(plan, out, tracking_uri, compare_with, metric, progress)
+    typer.echo(f"report of {plan.name} written to {path} ({path.stat().st_size / 2**20:.1f} MB; everything inline, opens offline)")
+
+
+@app.command("compare")
+def compare_command(
+    first: str = typer.Argument(..., metavar="A", help="A study (name or .toml), one entry of it (STUDY:ENTRY), or a leaderboard csv (FILE.csv[:ENTRY])."),
+    second: str = typer.Argument(..., metavar="B", help="The same kinds as A."),
+    metric: str = typer.Option("fid", help="The metric compared."),
+    fmt: str = typer.Option("text", "--format", help="text or md."),
+    tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
+) -> None:
+    """Two studies, two entries or a study and a saved leaderboard side by side: each shared
+    entry's chosen score and repeats' mean [95% CI] (n), the difference B - A and Welch's
+    t-test of the repeats, Holm-corrected."""
+    from bench import compare
+
+    compare.check_options(metric, fmt)  # before the runs are read, which can take minutes
+    typer.echo(compare.export(compare.compare(first, second, metric, tracking_uri), fmt), nl=False)
+
+
+@app.command()
 def doctor(
     study: Optional[str] = typer.Option(None, help="A study's name (or .toml path); default: every study in the stores."),
     repair: bool = typer.Option(False, "--repair", help=(

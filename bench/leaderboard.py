@@ -143,6 +143,15 @@ def _entry_row(dataset: str, entry: str, group: pd.DataFrame, repeats: pd.DataFr
     return row
 
 
+def chosen_run_id(runs: pd.DataFrame, row: pd.Series) -> str | None:
+    """The MLflow run id of a leaderboard row's chosen trial (None: the entry has none)."""
+    if pd.isna(row.get("chosen_trial")):
+        return None
+    match = _of_entry(runs, row["dataset"], row["entry"])
+    match = match[(match["tags.kind"] == "trial") & (match["tags.trial"] == str(int(row["chosen_trial"])))]
+    return match["run_id"].iloc[0] if len(match) else None
+
+
 def confidence_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """95 % confidence interval of the mean of ``values``. Under ``BOOTSTRAP_FROM`` values:
     Student's t-interval (a bootstrap of 2-3 values is just their [min, max], far too
@@ -159,6 +168,28 @@ def confidence_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def _summary(values: pd.Series) -> tuple[float, float, int]:
+    return values.mean(), values.std(ddof=1), len(values)
+
+
+def spread(mean: float, high: float, n: int) -> float:
+    """The repeats' standard deviation, read back from their interval's upper end: exact
+    for the t-interval ``confidence_interval`` gives under ``BOOTSTRAP_FROM`` repeats, and
+    close for its bootstrap interval from then on (about the t-interval, tested). So a
+    saved table, which holds the intervals but not the repeats, can still be tested."""
+    if pd.isna(n) or n < 2 or pd.isna(high):
+        return float("nan")
+    return float((high - mean) * np.sqrt(n) / stats.t.ppf(0.975, n - 1))
+
+
+def welch(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
+    """Welch's t-test p-value of two groups given as (mean, standard deviation, n): the
+    leaderboard's test against the baseline, and ``bench compare``'s. Blank under 2 per group."""
+    if min(a[2], b[2]) < 2 or np.isnan([a[1], b[1]]).any():
+        return float("nan")
+    return float(stats.ttest_ind_from_stats(*a, *b, equal_var=False).pvalue)
+
+
 def _compare_with_baseline(table: pd.DataFrame, repeats: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     """p_welch_vs_baseline: Welch's t-test of ``metric`` over each entry's repeats against
     the baseline entry's (same data set); p_holm_vs_baseline: the same, Holm-corrected
@@ -168,8 +199,8 @@ def _compare_with_baseline(table: pd.DataFrame, repeats: pd.DataFrame, metric: s
         mine = _values(_finished(_of_entry(repeats, row["dataset"], row["entry"])), metric)
         theirs = _values(_finished(_of_entry(repeats, row["dataset"], baseline)), metric)
         table.loc[i, "baseline_n"] = len(theirs)
-        if row["entry"] != baseline and len(mine) >= 2 and len(theirs) >= 2:
-            table.loc[i, "p_welch_vs_baseline"] = stats.ttest_ind(mine, theirs, equal_var=False).pvalue
+        if row["entry"] != baseline:
+            table.loc[i, "p_welch_vs_baseline"] = welch(_summary(mine), _summary(theirs))
     table["p_holm_vs_baseline"] = table.groupby("dataset")["p_welch_vs_baseline"].transform(holm)
     return table
 
@@ -331,11 +362,15 @@ CSS = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:c
        "tr:hover td{background:#fafafa}p{max-width:60em;color:#444}")
 
 
+def html_table(view: pd.DataFrame) -> str:
+    """A ``<table>`` of text columns, escaped, styled by ``CSS`` (also in the study's report page)."""
+    return view.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1).to_html(exclude_styles=True)
+
+
 def _html(view: pd.DataFrame, note: str) -> str:
     """A complete page: opens in any browser, and in the MLflow UI's artifact view."""
-    table = view.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1).to_html(exclude_styles=True)
     return (f"<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>leaderboard</title>\n"
-            f"<style>{CSS}</style>\n</head>\n<body>\n{table}\n<p>{html.escape(note)}</p>\n</body>\n</html>\n")
+            f"<style>{CSS}</style>\n</head>\n<body>\n{html_table(view)}\n<p>{html.escape(note)}</p>\n</body>\n</html>\n")
 
 
 LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}

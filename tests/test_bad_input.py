@@ -61,6 +61,11 @@ FAILED_TRIAL = pd.DataFrame([{"run_id": "0" * 32, "tags.kind": "trial", "tags.da
                               "tags.state": "failed", "tags.trial": "0", "metrics.fid": None}])  # a study whose only trial failed
 
 
+def board(entry: str, fid: str = "30.0") -> str:
+    """A saved leaderboard with the columns `bench compare` reads, one row."""
+    return f"dataset,entry,chosen_fid,repeat_fid_n,repeat_fid_mean,repeat_fid_ci_low,repeat_fid_ci_high\nmnist,{entry},{fid},0,,,\n"
+
+
 def case(id, argv, message, code=2, files=None, patch=None):
     return pytest.param(argv, files or {}, message, code, patch or {}, id=id)
 
@@ -179,6 +184,28 @@ CASES = [
     case("leaderboard-format-first", ["leaderboard", "--study", "nosuch", "--tracking-uri", "bogus", "--format", "xls"], "--format 'xls'; valid"),
     case("leaderboard-parquet-to-stdout", ["leaderboard", "--study", "nosuch", "--format", "parquet"], "--format parquet is binary: give --out"),
     case("leaderboard-no-runs", ["leaderboard", "--study", "smoke"], "study 'smoke' has no runs yet"),
+    # bench compare and bench report
+    case("compare-unknown-study", ["compare", "nosuch", "smoke"], "nosuch.toml: no such study"),
+    case("compare-unknown-metric", ["compare", "smoke", "smoke", "--metric", "speed"], "--metric 'speed': not a metric; valid: fid"),
+    case("compare-format", ["compare", "smoke", "smoke", "--format", "html"], "--format 'html'; valid: text, md"),
+    case("compare-csv-missing", ["compare", "a.csv", "b.csv"], "a.csv: file not found"),
+    case("compare-csv-folder", ["compare", "a.csv", "b.csv"], "a.csv: not a readable csv table", files={"a.csv": DIR}),
+    case("compare-csv-binary", ["compare", "a.csv", "b.csv"], "a.csv: not a readable csv table", files={"a.csv": bytes(range(256))}),
+    case("compare-csv-not-a-leaderboard", ["compare", "a.csv", "b.csv"], "a.csv: no column dataset, entry, chosen_fid",
+         files={"a.csv": "x,y\n1,2\n"}),
+    case("compare-csv-bad-count", ["compare", "a.csv", "b.csv"], "a.csv: a count column holds something else than whole numbers",
+         files={"a.csv": board("x").replace(",0,", ",2.5,")}),
+    case("compare-csv-no-scores", ["compare", "a.csv", "b.csv"], "a.csv: no fid scores", files={"a.csv": board("x", fid="")}),
+    case("compare-no-shared-entries", ["compare", "a.csv", "b.csv"], "a.csv and b.csv share no (data set, entry); A has mnist/x, B has mnist/y",
+         files={"a.csv": board("x"), "b.csv": board("y")}),
+    case("compare-unknown-entry", ["compare", "a.csv:nosuch", "b.csv"], "a.csv:nosuch: a.csv has no entry 'nosuch'; its entries: x",
+         files={"a.csv": board("x"), "b.csv": board("x")}),
+    case("compare-no-runs", ["compare", "smoke", "a.csv"], "study 'smoke' has no runs yet", files={"a.csv": board("x")}),
+    case("report-unknown-study", ["report", "--study", "nosuch"], "nosuch.toml: no such study"),
+    case("report-out-no-folder", ["report", "--study", "smoke", "--out", "nowhere"], "--out nowhere: no such folder"),
+    case("report-no-runs", ["report", "--study", "smoke"], "study 'smoke' has no runs yet"),
+    case("report-compare-metric", ["report", "--study", "smoke", "--compare", "a.csv", "--metric", "speed"], "--metric 'speed': not a metric",
+         files={"a.csv": board("x")}),
     case("budget-unknown", ["run", "--study", "smoke", "--budget", "huge"], "--budget 'huge'; valid: cpu, full"),
     # bench best, and the configuration files it writes for bench train --config
     case("best-unknown-study", ["best", "--study", "nosuch", "--entry", "x"], "no such study; shipped studies: lucic"),

@@ -198,3 +198,12 @@ def test_scores_of_different_sample_counts_or_evaluators_are_flagged():
     note = table.attrs["not_comparable"]
     assert "different sample counts (n = 2,000, 10,000)" in note and "2 different evaluators" in note
     assert note in leaderboard.export(table, "md")
+
+
+def test_the_spread_read_back_from_an_interval_is_the_repeats_standard_deviation():
+    values = np.array([26.4, 29.7, 32.4])
+    low, high = leaderboard.confidence_interval(values)
+    assert leaderboard.spread(values.mean(), high, 3) == pytest.approx(values.std(ddof=1))
+    many = np.random.default_rng(1).normal(30, 3, size=leaderboard.BOOTSTRAP_FROM)  # a bootstrap interval: close, not exact
+    assert leaderboard.spread(many.mean(), leaderboard.confidence_interval(many)[1], len(many)) == pytest.approx(many.std(ddof=1), rel=0.15)
+    assert np.isnan(leaderboard.spread(30.0, np.nan, 1))

@@ -2,7 +2,8 @@
 run, and a ``summary`` run holding the leaderboard (csv, md, html, json), the study as
 it ran (``study_resolved.toml``: every entry with its defaults applied) and the
 study's plots: Pareto front per data set, FID against steps per entry, Optuna's
-parameter importances per entry and the chosen trial's samples per entry.
+parameter importances per entry and the chosen trial's samples per entry, and the
+study's report page (``report.html``, see ``bench.study.page``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
 from bench.metrics import SIGN, show
-from bench.study import queue
+from bench.study import page, queue
 from bench.study.spec import Study, VariantPlan, resolved, task_label, task_name
 from bench.study.worker import best_trial
 from bench.files import toml_text
@@ -114,8 +115,9 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
             statistics = [f"repeat_{m}_{part}" for m in objectives for part in ("n", "mean", "ci_low", "ci_high")]
             for key in [k for k in statistics + ["p_welch_vs_baseline", "p_holm_vs_baseline"] if values[k] is not None]:
                 client.log_metric(parent, key, values[key])  # sortable beside best_* in the MLflow UI
+    client.log_text(summary.run_id, page.build(study, tracking_uri, runs=runs, table=table), "report.html")  # the page to send
     summary.end("FINISHED")
-    return f"leaderboard ({len(table)} rows) and plots logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"
+    return f"leaderboard ({len(table)} rows), plots and report.html logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"
 
 
 def _summary_run(client: MlflowClient, study: Study, tracking_uri: str) -> MLflowTracker:
@@ -142,23 +144,15 @@ def _fid_histories(client: MlflowClient, runs: pd.DataFrame, rows: pd.DataFrame)
     """FID by step of each entry's chosen trial."""
     curves = {}
     for _, row in rows.iterrows():
-        chosen = _chosen_run(runs, row)
+        chosen = leaderboard.chosen_run_id(runs, row)
         if chosen is not None:
             curves[row["entry"]] = [(m.step, m.value) for m in client.get_metric_history(chosen, "fid")]
     return curves
 
 
-def _chosen_run(runs: pd.DataFrame, row) -> str | None:
-    if pd.isna(row.get("chosen_trial")):
-        return None
-    match = runs[(runs["tags.dataset"] == row["dataset"]) & (runs["tags.entry"] == row["entry"]) & (runs["tags.kind"] == "trial")
-                 & (runs["tags.trial"] == str(int(row["chosen_trial"])))]
-    return match["run_id"].iloc[0] if len(match) else None
-
-
 def _log_samples(client: MlflowClient, summary: MLflowTracker, runs: pd.DataFrame, row) -> None:
     """The chosen trial's last sample grid, copied under samples/<dataset>/<entry>.png."""
-    chosen = _chosen_run(runs, row)
+    chosen = leaderboard.chosen_run_id(runs, row)
     if chosen is None:
         return
     grids = sorted(a.path for a in client.list_artifacts(chosen, "samples"))

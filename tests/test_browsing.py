@@ -118,8 +118,11 @@ def test_optuna_dashboard_opens_the_study_journal_as_it_is(tiny):
     port = free_port(0)
     process = subprocess.Popen(["optuna-dashboard", "--host", "127.0.0.1", "--port", str(port), str(journal.default_path())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api/studies"
     try:
-        studies = json.loads(_answer(f"http://127.0.0.1:{port}/api/studies", process))["study_summaries"]
+        studies = {s["study_name"]: s["study_id"] for s in json.loads(_answer(api, process))["study_summaries"]}
+        search = json.loads(_answer(f"{api}/{studies['tiny/mnist/seed000-fc']}", process))
     finally:
         _stop(process)
-    assert {s["study_name"] for s in studies} == {"tiny/mnist/seed000-fc", "tiny/mnist/seed000-fc/repeats"}
+    assert studies.keys() == {"tiny/mnist/seed000-fc", "tiny/mnist/seed000-fc/repeats"}
+    assert search["objective_names"] == ["fid"] and [t["state"] for t in search["trials"]] == ["Complete"]

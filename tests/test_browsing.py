@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -56,7 +57,7 @@ def test_a_train_run_and_a_study_trial_log_the_same_parameters(tiny):
 def test_the_parent_carries_its_leaderboard_row(tiny):
     home, client, by_kind, _ = tiny
     (parent,) = by_kind["parent"]
-    row = json.load(open(client.download_artifacts(parent.info.run_id, "leaderboard_row.json", str(home))))
+    row = json.loads(Path(client.download_artifacts(parent.info.run_id, "leaderboard_row.json", str(home))).read_text())
     numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
     assert {"chosen_fid", "median_fid", "repeat_fid_n", "pareto", "device_seconds"} <= numbers.keys()
     assert {k: parent.data.metrics[k] for k in numbers} == pytest.approx(numbers)

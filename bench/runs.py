@@ -18,7 +18,7 @@ from bench.files import atomic_torch_save, check_writable, home, store_failure
 from bench.gan import variants
 from bench.gan.config import Config
 from bench.gan.model import GAN
-from bench.tracking import MLflowTracker, check_tracking_uri, dataset_input, default_tracking_uri, source_tags, store_exists
+from bench.tracking import MLflowTracker, check_tracking_uri, dataset_input, default_tracking_uri, run_name, source_tags, store_exists
 
 GENERATOR = "generator.pt"
 
@@ -65,7 +65,7 @@ def train_run(
     check_tracking_uri(tracking_uri)
     tags = {"variant": variant, "dataset": dataset, "seed": seed, "device": device, "threads": torch.get_num_threads(),
             "evaluator_sha256": judge.sha256} | source_tags("bench train")
-    tracker = MLflowTracker(experiment, f"{variant}-{dataset}-seed{seed}", tags, tracking_uri, system_metrics=True)
+    tracker = MLflowTracker(experiment, run_name(variant, dataset, f"seed {seed}"), tags, tracking_uri, system_metrics=True)
     result = tracked_training(tracker, config, dataset, seed, device, home() / "runs" / tracker.run_id, progress, data_root)
     return tracker.run_id, result
 

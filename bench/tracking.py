@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import time
@@ -48,6 +49,18 @@ def default_tracking_uri() -> str:
 # Stores MLflow can use: SQLite, a tracking server, a database server (SQLAlchemy URLs)
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 _TRACKING_FIX = "give sqlite:///PATH or http://HOST:PORT of an MLflow server, or leave it out for sqlite:///mlruns/mlflow.db"
+
+
+def free_port(wanted: int, host: str = "127.0.0.1") -> int:
+    """``wanted`` if nothing holds it on ``host``, else a port the system says is free."""
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:  # taken (another MLflow UI, say)
+                continue
+            return probe.getsockname()[1]
+    raise BenchError(f"no free port on {host}")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -133,6 +146,12 @@ def source_tags(command: str) -> dict:
     of the code it ran."""
     commit = git_commit()
     return {MLFLOW_SOURCE_NAME: command, MLFLOW_SOURCE_TYPE: SourceType.to_string(SourceType.LOCAL)} | ({MLFLOW_GIT_COMMIT: commit} if commit else {})
+
+
+def run_name(*parts: object) -> str:
+    """A run's name in the MLflow UI: what trained, on which data set, then which trial and
+    seed, as in 'dcgan-ns · mnist · trial 3 · seed 0' (the run list shows little else)."""
+    return " · ".join(map(str, parts))
 
 
 def system_metrics_enabled() -> bool:

@@ -119,13 +119,14 @@ def test_speed_commands_report_side_by_side(bench):
 def test_ui_serves_mlruns_on_loopback_only(bench, monkeypatch):
     import subprocess
 
-    from bench.tracking import default_tracking_uri
+    from bench.tracking import default_tracking_uri, free_port
 
-    calls = []
-    monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
-    code, out, _ = bench("ui", "--port", "5123")
-    assert code == 0 and "http://127.0.0.1:5123" in out
-    command = calls[0]
+    calls, port = [], free_port(0)
+    monkeypatch.setattr(subprocess, "run", lambda command, check, env: calls.append((command, env)))
+    code, out, _ = bench("ui", "--port", port)
+    assert code == 0 and out == f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)\n"
+    command, env = calls[0]
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"  # its job runner's processes doubled the start
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--backend-store-uri") + 1] == default_tracking_uri()
     assert command[command.index("--workers") + 1] == "1"  # not MLflow's 4 (16 processes, 4 GiB)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bench import leaderboard, plots
@@ -112,9 +113,11 @@ def publish(study: Study, tracking_uri: str, storage) -> str:
         if parent:
             values = _jsonable(row)
             client.log_dict(parent, values, "leaderboard_row.json")
-            statistics = [f"repeat_{m}_{part}" for m in objectives for part in ("n", "mean", "ci_low", "ci_high")]
-            for key in [k for k in statistics + ["p_welch_vs_baseline", "p_holm_vs_baseline"] if values[k] is not None]:
-                client.log_metric(parent, key, values[key])  # sortable beside best_* in the MLflow UI
+            # every number of the row (pareto as 1 or 0) as a metric of its column's name: sortable and comparable
+            # across entries in the MLflow UI; the text (verdict, baseline, generator) is in the json
+            now = int(time.time() * 1000)
+            numbers = [Metric(k, float(v), now, 0) for k, v in values.items() if isinstance(v, (int, float))]
+            client.log_batch(parent, metrics=numbers)
     client.log_text(summary.run_id, page.build(study, tracking_uri, runs=runs, table=table), "report.html")  # the page to send
     summary.end("FINISHED")
     return f"leaderboard ({len(table)} rows), plots and report.html logged to MLflow run {summary.run_id}; see 'bench ui' or 'bench leaderboard --study {study.name}'"

@@ -33,7 +33,7 @@ from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
                                 searched)
-from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, source_tags
+from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, run_name, source_tags
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -111,7 +111,7 @@ def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
         if parent is None:
             tags = {"study": study.name, "dataset": dataset, "entry": plan.name, "variant": plan.variant, "kind": "parent",
                     "searched": searched(plan)} | source_tags(f"bench run --study {study.name}")
-            tracker = MLflowTracker(study.name, f"{plan.name} on {dataset}", tags, options.tracking_uri)
+            tracker = MLflowTracker(study.name, run_name(plan.name, dataset), tags, options.tracking_uri)
             tracker.log_params(report.search_space(study, plan))
             parent = tracker.run_id
         else:

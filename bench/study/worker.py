@@ -33,7 +33,7 @@ from bench.study import queue
 from bench.study.progress import ProgressFile, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load, task_label, task_name
-from bench.tracking import MLflowTracker, source_tags
+from bench.tracking import MLflowTracker, run_name, source_tags
 from bench.trainer import discard_checkpoint
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -237,9 +237,9 @@ class Worker:
                  "threads": torch.get_num_threads(), "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
                 | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
         progress = ProgressFile(progress_path(os.getpid()), task_label(dataset, plan), kind, slot, config.steps)
-        label = f"repeat-seed{seed}" if repeat else f"trial{trial.number}"
+        which = f"repeat of trial {trial.user_attrs['repeat_of']}" if repeat else f"trial {trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
-                                run_name=f"{plan.name}-{dataset}-{label}", tags=tags, tracking_uri=self.options.tracking_uri,
+                                run_name=run_name(plan.name, dataset, which, f"seed {seed}"), tags=tags, tracking_uri=self.options.tracking_uri,
                                 parent_run_id=parent_run(self.client, self.study, dataset, plan), system_metrics=True)
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         run_dir = home() / "studies" / optuna_study.study_name / f"slot-{slot}"  # a retry resumes its checkpoint

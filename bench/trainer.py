@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,9 @@ def evaluate(gan: GAN, dataset: str, n: int, seed: int, data_root=None) -> dict:
     return metrics.score(images, labels, dataset, device=str(gan.device), data_root=data_root)
 
 
-def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: str, history: list, sums: dict) -> dict:
+def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: str, history: list, sums: dict,
+                     rng: Tensor | None = None) -> dict:
+    """A run's state at ``step``; ``rng``: the random stream it draws from (default: torch's global one)."""
     return {
         "step": step,
         "seed": seed,
@@ -139,7 +142,7 @@ def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: 
         "optimizers": {k: o.state_dict() for k, o in _optimizers(gan).items()},
         "history_average": {k: h.state_dict() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
         "batches": batches.state_dict(),
-        "rng": torch.get_rng_state(),
+        "rng": torch.get_rng_state() if rng is None else rng,
         "cuda_rng": torch.cuda.get_rng_state() if gan.device.type == "cuda" else None,
         "history": history,
         "sums": sums,
@@ -179,6 +182,13 @@ def load_checkpoint(path: Path, device: torch.device, tracker: Tracker) -> dict 
         return None
 
 
+def resumable(path: Path | None, config: Config, seed: int, device: torch.device, tracker: Tracker) -> dict | None:
+    """The checkpoint at ``path`` when there is one of this config and seed (another setup's
+    is ignored: the run starts afresh)."""
+    state = load_checkpoint(path, device, tracker) if path is not None and path.exists() else None
+    return state if state is not None and state["config"] == config.to_dict() and state["seed"] == seed else None
+
+
 def discard_checkpoint(run_dir: Path) -> None:
     """A finished run's checkpoint and any temp file a killed save left; a damaged checkpoint
     set aside stays for inspection, and the folder goes once it is empty."""
@@ -192,6 +202,72 @@ def discard_checkpoint(run_dir: Path) -> None:
 
 def all_finite(gan: GAN) -> bool:
     return bool(torch.stack([p.detach().abs().sum() for p in gan.parameters()]).isfinite().all())
+
+
+class TrialLoop:
+    """One trial's side of the training loop, whoever steps it (``train`` alone, or
+    ``train_population`` with others): sums the step's losses, logs their means every
+    ``log_every`` steps and stops at the first non-finite one, evaluates every
+    ``eval_every`` steps and at the end, and checkpoints every ``checkpoint_every``."""
+
+    def __init__(self, config: Config, seed: int, tracker: Tracker, path: Path | None, state: dict | None, dataset: str, data_root=None):
+        self.config, self.dataset, self.seed, self.tracker, self.path, self.data_root = config, dataset, seed, tracker, path, data_root
+        self.start, self.history, self.sums = (state["step"], state["history"], state["sums"]) if state else (0, [], {})
+        self.done, self.status, self.result = self.start, "training", {}
+        self.eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
+
+    def count(self, stats: dict[str, Tensor]) -> None:
+        """A step done: its losses summed (on the device)."""
+        for key, value in stats.items():
+            self.sums[key] = self.sums.get(key, 0) + value
+        self.done += 1
+
+    def log_and_evaluate(self, weights_finite: Callable[[], bool], gan: Callable[[], GAN]) -> dict | None:
+        """After ``count``, what is due at this step; returns the logged means when it logged.
+        ``gan()`` gives the trial's GAN as it is now (a population builds it only when needed)."""
+        c, done = self.config, self.done
+        self.tracker.report_progress(done, "training")
+        means = None
+        if done % c.log_every == 0 or done == c.steps:
+            count = c.log_every if done % c.log_every == 0 else done % c.log_every
+            means = {k: float(v) / count for k, v in self.sums.items()}  # the one host sync
+            self.sums = {}
+            if not all(map(math.isfinite, means.values())) or not weights_finite():
+                self.status = "diverged"
+                self.history.append({"step": done, "diverged": True, **means})
+                self.tracker.log_metrics({"diverged_at_step": done}, done)
+                return means
+            self.history.append({"step": done, **means})
+            self.tracker.log_metrics(means, done)
+        if c.eval_every and done % c.eval_every == 0 and done != c.steps:
+            self.evaluate(gan(), done, c.eval_samples)
+            self.tracker.report_progress(done, "training")
+        return means
+
+    def log_pending(self, weights_finite: Callable[[], bool], gan: Callable[[], GAN]) -> None:
+        """On resuming: the log (and evaluation) due at the checkpoint's step, when a Ctrl-C
+        came between that step and its log."""
+        if self.sums and self.done % self.config.log_every == 0:
+            self.log_and_evaluate(weights_finite, gan)
+
+    def evaluate(self, gan: GAN, step: int, n: int) -> None:
+        self.result = _evaluate_and_log(gan, self.dataset, n, self.eval_seed, self.tracker, self.history, step, self.data_root)
+
+    def finish(self, gan: GAN) -> None:
+        """After the last step: the final evaluation (the checkpoint is the caller's)."""
+        if self.status == "training":
+            self.status = "finished"
+            self.evaluate(gan, self.config.steps, self.config.final_samples)
+
+    def checkpoint_due(self) -> bool:
+        return self.path is not None and self.done % self.config.checkpoint_every == 0
+
+    def save(self, gan: GAN, batches: Batches, rng: Tensor | None = None) -> None:
+        if self.path is not None:
+            atomic_torch_save(checkpoint_state(gan, batches, self.done, self.seed, self.dataset, self.history, self.sums, rng), self.path)
+
+    def to_result(self) -> Result:
+        return Result(self.status, self.done, self.result, self.history, self.path)
 
 
 def train(
@@ -212,52 +288,96 @@ def train(
     images, labels = load_training_data(dataset, config.image_size, device, data_root)
     gan = GAN(config, images.shape[1], device)
     batches = Batches(images, labels, config.image_range)
-    start, history, sums = 0, [], {}
     path = run_dir / CHECKPOINT if run_dir else None
-    state = load_checkpoint(path, device, tracker) if path is not None and path.exists() else None
+    state = resumable(path, config, seed, device, tracker)
     if state is not None:
-        if state["config"] == config.to_dict() and state["seed"] == seed:  # else another setup's: start afresh
-            restore(gan, batches, state)
-            start, history, sums = state["step"], state["history"], state["sums"]
+        restore(gan, batches, state)
+    trial = TrialLoop(config, seed, tracker, path, state, dataset, data_root)
     gan.train()
     train_step = graphed.step_function(gan, batches)  # after restore: a graph holds the tensors it saw
-    eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=config.architecture, disable=not progress, dynamic_ncols=True)
-    status, result, done = "finished", {}, start
+    trial.log_pending(lambda: all_finite(gan), lambda: gan)
+    bar = tqdm(range(trial.start, config.steps), initial=trial.start, total=config.steps, desc=config.architecture,
+               disable=not progress, dynamic_ncols=True)
     try:
         for step in bar:
-            stats = train_step(step)
-            for key, value in stats.items():
-                sums[key] = sums.get(key, 0) + value
-            done = step + 1
-            tracker.report_progress(done, "training")
-            if done % config.log_every == 0 or done == config.steps:
-                count = config.log_every if done % config.log_every == 0 else done % config.log_every
-                means = {k: float(v) / count for k, v in sums.items()}  # the one host sync
-                sums = {}
-                if not all(map(math.isfinite, means.values())) or not all_finite(gan):
-                    status = "diverged"
-                    history.append({"step": done, "diverged": True, **means})
-                    tracker.log_metrics({"diverged_at_step": done}, done)
-                    break
-                history.append({"step": done, **means})
-                tracker.log_metrics(means, done)
+            trial.count(train_step(step))
+            means = trial.log_and_evaluate(lambda: all_finite(gan), lambda: gan)
+            if trial.status == "diverged":
+                break
+            if means:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
-            if config.eval_every and done % config.eval_every == 0 and done != config.steps:
-                result = _evaluate_and_log(gan, dataset, config.eval_samples, eval_seed, tracker, history, done, data_root)
-                tracker.report_progress(done, "training")
-            if path is not None and done % config.checkpoint_every == 0:
-                atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
+            if trial.checkpoint_due():
+                trial.save(gan, batches)
         bar.close()
-        if status == "finished":
-            result = _evaluate_and_log(gan, dataset, config.final_samples, eval_seed, tracker, history, config.steps, data_root)
-            if path is not None:
-                atomic_torch_save(checkpoint_state(gan, batches, config.steps, seed, dataset, history, sums), path)
+        if trial.status == "training":
+            trial.finish(gan)
+            trial.save(gan, batches)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, in training or in the final evaluation: keep what was trained
-        if path is not None:
-            atomic_torch_save(checkpoint_state(gan, batches, done, seed, dataset, history, sums), path)
+        trial.save(gan, batches)
         raise
-    return Result(status, done, result, history, path)
+    return trial.to_result()
+
+
+def train_population(
+    configs: list[Config],
+    seeds: list[int],
+    dataset: str = "mnist",
+    device: str = "cpu",
+    run_dirs: list[Path | None] | None = None,
+    trackers: list[Tracker] | None = None,
+    progress: bool = True,
+    data_root=None,
+) -> list[Result]:
+    """Train K trials as one population (``bench.gan.population``): each logs, evaluates,
+    checkpoints (a solo run's checkpoint) and resumes as it would alone. A member whose
+    losses or weights stop being finite is diverged and left behind; the others go on.
+    Members resume together or not at all: when each has its own checkpoint, all at one
+    step (a trial that ended has left the population); otherwise all start afresh."""
+    from bench.gan.population import Population
+
+    size = len(configs)
+    trackers = trackers or [Tracker() for _ in configs]
+    device = torch.device(device)
+    use_fast_math(device)
+    images, labels = load_training_data(dataset, configs[0].image_size, device, data_root)
+    paths = [run_dir / CHECKPOINT if run_dir else None for run_dir in run_dirs or [None] * size]
+    states = [resumable(path, config, seed, device, tracker) for path, config, seed, tracker in zip(paths, configs, seeds, trackers)]
+    if any(state is None for state in states) or len({state["step"] for state in states}) > 1:
+        states = [None] * size
+    population = Population(configs, seeds, images, labels, str(device), states)
+    trials = [TrialLoop(*member, dataset=dataset, data_root=data_root) for member in zip(configs, seeds, trackers, paths, states)]
+    for k, trial in enumerate(trials):
+        trial.log_pending(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
+    live = [k for k, trial in enumerate(trials) if trial.status == "training"]
+
+    def save(k: int) -> None:
+        trials[k].save(population.member(k), population.batches[k], population.generators[k].get_state())
+
+    bar = tqdm(range(trials[0].start, configs[0].steps), initial=trials[0].start, total=configs[0].steps,
+               desc=f"{configs[0].architecture} x{size}", disable=not progress, dynamic_ncols=True)
+    try:
+        for step in bar:
+            stats = population.train_step(step)
+            for k in live:  # first every member's count: a Ctrl-C below saves them all at this step
+                trials[k].count({key: value[k] for key, value in stats.items()})
+            for k in list(live):
+                trial = trials[k]
+                trial.log_and_evaluate(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
+                if trial.status == "diverged":
+                    live.remove(k)
+                elif trial.checkpoint_due():
+                    save(k)
+            if not live:
+                break
+        bar.close()
+        for k in live:
+            trials[k].finish(population.member(k))
+            save(k)
+    except KeyboardInterrupt:  # as alone: every member still training keeps what it trained
+        for k in live:
+            save(k)
+        raise
+    return [trial.to_result() for trial in trials]
 
 
 def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:

@@ -81,6 +81,16 @@ class _Recorder(trainer.Tracker):
     def log_metrics(self, values, step):
         self.logged.append((step, values))
 
+    def log_evaluation(self, result, grid, grid_labels, step):
+        self.logged.append((step, {k: v for k, v in result.items() if isinstance(v, float)}))
+
+    @classmethod
+    def after(cls, recorder, step):
+        """What ``recorder`` logged after ``step``."""
+        later = cls()
+        later.logged = [(s, values) for s, values in recorder.logged if s > step]
+        return later
+
 
 def test_the_first_collapsed_evaluation_is_logged_once_as_collapsed_at_step(tmp_path, monkeypatch):
     from bench.metrics import collapse
@@ -134,3 +144,82 @@ def test_progress_is_reported_after_every_step_and_as_each_evaluation_starts():
     trainer.train(config, tracker=recorder, progress=False)
     assert recorder.reports == [(1, "training"), (2, "training"), (2, "evaluating"), (2, "training"),
                                 (3, "training"), (4, "training"), (4, "evaluating")]
+
+
+# -- a population: each of its trials trains, logs, evaluates and resumes as it would alone
+
+POPULATION = ["steps=20", "log_every=5", "eval_every=10", "eval_samples=100", "final_samples=100", "checkpoint_every=10", "batch_size=32"]
+MEMBERS = [["lr_g=2e-4"], ["lr_g=1e-3", "lr_d=3e-4", "beta1=0.9"], ["lr_d=1e-3"]]
+SEEDS = [0, 7, 42]
+
+
+@pytest.fixture
+def one_thread():
+    """One thread: a population's stacked sums round as solo's do (bench.gan.population)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _members(extra=()):
+    return [variants.get("seed000-fc").config(POPULATION + member + list(extra)) for member in MEMBERS]
+
+
+def _assert_same_log(ours: _Recorder, theirs: _Recorder):
+    assert [step for step, _ in ours.logged] == [step for step, _ in theirs.logged]
+    for (step, a), (_, b) in zip(ours.logged, theirs.logged):
+        assert a.keys() == b.keys(), step
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (step, key)
+
+
+def test_each_trial_of_a_population_logs_and_scores_what_it_would_alone(one_thread):
+    configs = _members()
+    recorders = [_Recorder() for _ in configs]
+    results = trainer.train_population(configs, SEEDS, trackers=recorders, progress=False)
+    for config, seed, ours, result in zip(configs, SEEDS, recorders, results):
+        alone = _Recorder()
+        solo = trainer.train(config, seed=seed, tracker=alone, progress=False)
+        assert (result.status, result.step) == (solo.status, solo.step) == ("finished", 20)
+        _assert_same_log(ours, alone)  # losses every 5 steps, and the evaluations at 10 and 20
+        assert result.metrics["fid"] == pytest.approx(solo.metrics["fid"], rel=1e-5)
+
+
+def test_an_interrupted_population_resumes_every_member_where_it_was(tmp_path, one_thread):
+    configs = _members()
+    straight = [_Recorder() for _ in configs]
+    trainer.train_population(configs, SEEDS, trackers=straight, progress=False)
+    dirs = [tmp_path / f"member{k}" for k in range(3)]
+    with pytest.raises(KeyboardInterrupt):  # as Ctrl-C would, while member 1 logs step 15
+        trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=[trainer.Tracker(), _InterruptAt(15), trainer.Tracker()], progress=False)
+    assert [torch.load(d / trainer.CHECKPOINT, weights_only=True)["step"] for d in dirs] == [15, 15, 15]
+    resumed = [_Recorder() for _ in configs]
+    trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=resumed, progress=False)
+    assert [ours.logged[0][0] for ours in resumed] == [20, 20, 15]  # member 2 had not logged step 15 yet: it does now
+    for ours, theirs in zip(resumed, straight):
+        _assert_same_log(_Recorder.after(ours, 14), _Recorder.after(theirs, 14 if ours.logged[0][0] == 15 else 15))
+
+
+def test_a_members_checkpoint_is_a_solo_runs(tmp_path, one_thread):
+    configs = _members()
+    dirs = [tmp_path / f"member{k}" for k in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=[_InterruptAt(10), trainer.Tracker(), trainer.Tracker()], progress=False)
+    straight, resumed = _Recorder(), _Recorder()
+    trainer.train(configs[2], seed=SEEDS[2], tracker=straight, progress=False)
+    trainer.train(configs[2], seed=SEEDS[2], run_dir=dirs[2], tracker=resumed, progress=False)  # member 2 goes on alone
+    assert resumed.logged[0][0] == 10  # its log and evaluation of step 10, which the Ctrl-C came before
+    _assert_same_log(resumed, _Recorder.after(straight, 9))
+
+
+def test_a_diverging_member_is_left_behind_and_the_others_finish(one_thread):
+    configs = _members()
+    configs[1] = variants.get("seed000-fc").config(POPULATION + ["lr_g=1e30", "lr_d=1e30"])  # weights overflow at once
+    recorders = [_Recorder() for _ in configs]
+    results = trainer.train_population(configs, SEEDS, trackers=recorders, progress=False)
+    assert [r.status for r in results] == ["finished", "diverged", "finished"]
+    assert results[1].step == 5 and ("diverged_at_step" in recorders[1].logged[-1][1])
+    alone = _Recorder()
+    trainer.train(configs[2], seed=SEEDS[2], tracker=alone, progress=False)
+    _assert_same_log(recorders[2], alone)  # the others never noticed

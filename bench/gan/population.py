@@ -39,6 +39,13 @@ guarantees nothing inside the stacked step draws from another stream.
 Batch norm. Running statistics are stacked buffers passed to ``functional_call``;
 batch norm updates them in place under vmap, each member over its own batch only.
 
+Members as trials. ``trainer.train_population`` gives each member a trial's bookkeeping
+(``trainer.TrialLoop``: logging, evaluation, checkpoints, divergence), as ``trainer.train``
+does alone. ``member(k)`` writes member k's weights and Adam moments back into its own
+solo ``GAN``, which is what is evaluated and checkpointed: a member's checkpoint is a solo
+run's (its random stream is the member's generator), so a population resumes from its
+members' checkpoints and any member can go on alone.
+
 Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first`` and
 ``simultaneous`` are the solo orders (``orders.py``) rewritten over stacked tensors
 (the solo ones take ``len(real)`` as the batch size, which here is K).
@@ -69,6 +76,8 @@ weights); bf16 (not verified); and non-CPU devices (not verified yet).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -79,7 +88,7 @@ from bench.gan.model import GAN, Batch
 from bench.trainer import Batches
 
 PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2")
-_BOOKKEEPING = ("steps", "log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
+_BOOKKEEPING = ("log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
 
 
 def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str | None:
@@ -139,6 +148,29 @@ class StackedAdam:
         self.exp_avg = {k: torch.zeros_like(p) for k, p in params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
         self.steps = 0
+
+    @classmethod
+    def stack(cls, params: dict[str, Tensor], adams: list[torch.optim.Adam]) -> "StackedAdam":
+        """Over the members' own Adams: their hyperparameters, and their moments where they
+        have stepped (members resumed from checkpoints, all at the same step)."""
+        groups = [adam.param_groups[0] for adam in adams]
+        stacked = cls(params, [g["lr"] for g in groups], [g["betas"][0] for g in groups], [g["betas"][1] for g in groups], groups[0]["eps"])
+        states = [[adam.state.get(p, {}) for p in adam.param_groups[0]["params"]] for adam in adams]
+        steps = {int(state["step"]) if state else 0 for member in states for state in member}
+        if len(steps) > 1:
+            raise ValueError(f"members resumed at different steps {sorted(steps)}: a population steps together")
+        stacked.steps = steps.pop()
+        if stacked.steps:
+            for i, name in enumerate(params):
+                stacked.exp_avg[name].copy_(torch.stack([member[i]["exp_avg"] for member in states]))
+                stacked.exp_avg_sq[name].copy_(torch.stack([member[i]["exp_avg_sq"] for member in states]))
+        return stacked
+
+    def unstack(self, k: int, adam: torch.optim.Adam) -> None:
+        """Member ``k``'s moments into its own Adam, as the Adam would hold them had it stepped."""
+        for p, name in zip(adam.param_groups[0]["params"], self.params):
+            adam.state[p] = {"step": torch.tensor(float(self.steps)), "exp_avg": self.exp_avg[name][k].clone(),
+                             "exp_avg_sq": self.exp_avg_sq[name][k].clone()}
 
     def _per_member(self, values: list[float], like: Tensor) -> Tensor:
         # torch rounds its Python-double scalars to the tensor's dtype; so do we, once per member
@@ -219,26 +251,35 @@ class _Call(nn.Module):
 class Population:
     """K members trained as one stacked model; ``train_step`` returns ``[K]`` stats."""
 
-    def __init__(self, configs: list[Config], seeds: list[int], images: Tensor, labels: Tensor, device: str = "cpu"):
+    def __init__(self, configs: list[Config], seeds: list[int], images: Tensor, labels: Tensor, device: str = "cpu",
+                 checkpoints: list[dict | None] | None = None):
+        """Members built as ``trainer.train`` builds a solo run, each resumed from its
+        checkpoint where ``checkpoints`` has one (all at the same step)."""
         reason = why_solo(configs, device)
         if reason:
             raise ValueError(f"cannot train as a population: {reason}")
-        gans, self.batches, self.generators = [], [], []
-        for config, seed in zip(configs, seeds):  # as trainer.train builds a solo run
+        self.gans, self.batches, self.generators = [], [], []
+        for config, seed, state in zip(configs, seeds, checkpoints or [None] * len(configs)):
             torch.manual_seed(seed)
-            gans.append(GAN(config, images.shape[1], device))
+            gan = GAN(config, images.shape[1], device)
             generator = torch.Generator(device)
-            self.batches.append(MemberBatches(images, labels, config.image_range, generator))
+            batches = MemberBatches(images, labels, config.image_range, generator)
+            if state is not None:
+                from bench.trainer import restore
+
+                restore(gan, batches, state)  # sets the global stream to the member's saved one
             generator.set_state(torch.get_rng_state())  # the member's stream goes on where solo's would
+            self.gans.append(gan)
+            self.batches.append(batches)
             self.generators.append(generator)
-        self.template, self.config, self.size = gans[0], configs[0], len(gans)
+        self.config, self.size = configs[0], len(configs)
+        self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
         _use_member_linear(self.template)
-        self.params, self.buffers = stack_module_state(gans)
+        self.params, self.buffers = stack_module_state(self.gans)
         self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}
-        hyper = {k: [getattr(c, k) for c in configs] for k in PER_MEMBER}
-        self.opt_g = StackedAdam(self.g_params, hyper["lr_g"], hyper["beta1"], hyper["beta2"])
-        self.opt_d = StackedAdam(self.d_params, hyper["lr_d"], hyper["beta1"], hyper["beta2"])
+        self.opt_g = StackedAdam.stack(self.g_params, [gan.opt_g for gan in self.gans])
+        self.opt_d = StackedAdam.stack(self.d_params, [gan.opt_d for gan in self.gans])
 
     # -- per-member draws, in each member's solo order ------------------------------------
     def next_batch(self) -> Batch:
@@ -328,6 +369,18 @@ class Population:
     def member_state(self, k: int) -> dict[str, Tensor]:
         """Member ``k``'s ``GAN.state_dict()`` entries for G and D."""
         return {name: t[k].detach() for name, t in (self.params | self.buffers).items()}
+
+    def member_finite(self, k: int) -> bool:
+        return bool(torch.stack([p[k].detach().isfinite().all() for p in self.params.values()]).all())
+
+    def member(self, k: int) -> GAN:
+        """Member ``k`` as the solo ``GAN`` it would be now, optimiser state included: what
+        ``trainer`` evaluates and checkpoints (a member's checkpoint is a solo run's)."""
+        gan = self.gans[k]
+        gan.load_state_dict(self.member_state(k))
+        self.opt_g.unstack(k, gan.opt_g)
+        self.opt_d.unstack(k, gan.opt_d)
+        return gan
 
 
 # -- update orders over stacked tensors (orders.py's, which size fakes by len(real)) ----------

@@ -155,7 +155,8 @@ CASES = [
     case("fashion-missing-study", ["run", "--study", "lucic"], "Fashion-MNIST not found in nowhere",
          patch={"bench.data.DEBIAN_FASHION_MNIST": Path("nowhere")}),
     case("fashion-missing-evaluate", ["evaluate", "s.npz", "--dataset", "fashion-mnist"], "Fashion-MNIST not found in nowhere",
-         files={"s.npz": DIGITS}, patch={"bench.data.DEBIAN_FASHION_MNIST": Path("nowhere")}),
+         files={"s.npz": DIGITS}, patch={"bench.data.DEBIAN_FASHION_MNIST": Path("nowhere"),  # and no cached reference to score against
+                                         "bench.files.cache_dir": lambda: Path("no-cache")}),
     case("evaluator-unknown-dataset", ["evaluator", "train", "--dataset", "stacked-mnist"], "no evaluator is trained for 'stacked-mnist'"),
     # storage and tracking URLs
     case("tracking-no-scheme", ["run", "--study", "smoke", "--tracking-uri", "bogus"], "--tracking-uri bogus: no scheme"),

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bench import data
+from bench import data, files
 from bench.evaluator import Evaluator
-from bench.files import atomic_torch_save, cache_dir
+from bench.files import atomic_torch_save
 from bench.metrics import ndb, per_class, prdc, support, validity
 from bench.metrics.features import Features, extract
 
@@ -35,7 +35,7 @@ class Reference(Features):
 
 
 def cache_path(dataset: str, backbone: str, evaluator: Evaluator, what: str = "reference") -> Path:
-    return cache_dir() / f"{what}-{dataset}-{backbone}-{evaluator.sha256[:16]}.pt"
+    return files.cache_dir() / f"{what}-{dataset}-{backbone}-{evaluator.sha256[:16]}.pt"
 
 
 def _cached(path: Path, device, build) -> dict:

@@ -2,9 +2,10 @@
 
 torch runs its CPU kernels on OpenMP threads, which by default spin while they wait for
 work. Spinning threads that outnumber the free cores steal them from the threads with
-work: on 2 cores with other programs busy, a 2-thread seed000-fc step took 16x as long
-as a 1-thread one. Told to sleep (OMP_WAIT_POLICY=PASSIVE), the same step lost nothing
-on an idle machine and was 10x faster on the busy one (BENCHMARKS.md, "CPU threads").
+work: on 2 cores beside two busy programs, a 2-thread seed000-fc step took 5 to 9 times
+as long as a 1-thread one. Told to sleep (OMP_WAIT_POLICY=PASSIVE), the 2-thread step was
+as fast as the 1-thread one there; on an idle machine sleeping cost the reference DCGAN
+nothing and seed000-fc a third of its 2-thread speed (BENCHMARKS.md, "CPU threads").
 Nothing here imports torch: OpenMP reads its environment when torch is first imported.
 """
 

@@ -286,6 +286,8 @@ def run_study(
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
     workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
+    population: int = typer.Option(1, min=1, help="Trials each worker claims at once and trains as one stacked population "
+                                   "where the entry allows (others train alone; their runs say why)."),
     progress: bool = typer.Option(True, help="Show the live display (bars, ETA); without it, each finished trial still gets a line, for logs and CI."),
 ) -> None:
     """Run a study: Optuna search over its variants, every trial tracked in MLflow.
@@ -298,7 +300,7 @@ def run_study(
     device = device or default_device()
     check_device(device)
     try:
-        for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress):
+        for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress, population=population):
             typer.echo(line)
     except KeyboardInterrupt:
         typer.echo("interrupted: trials were checkpointed and their runs marked KILLED; run the same command to continue", err=True)

@@ -75,33 +75,85 @@ def tracked_training(tracker: MLflowTracker, config: Config, dataset: str, seed:
     """Train under an open MLflow run: params, config, metrics, pictures and generator are
     logged, and the run always ends: FINISHED, FAILED (crash or divergence) or KILLED."""
     try:
-        tracker.log_params(config.to_dict() | {"dataset": dataset, "seed": seed})
-        tracker.log_dict(config.to_dict(), "config.json")
-        tracker.log_inputs([dataset_input(dataset, split, data_root) for split in ("train", "test")])  # trained on, scored against
+        _log_setup(tracker, config, dataset, seed, data_root)
         result = trainer.train(config, dataset, seed, device, run_dir, tracker, progress, data_root)
-        tracker.log_figure(plots.loss_curves(result.history), "curves/losses.png")
-        if any("fid" in h for h in result.history):
-            tracker.log_figure(plots.metric_curves(result.history), "curves/fid_modes.png")
-        if result.status == "finished":
-            with tempfile.TemporaryDirectory() as tmp:
-                save_generator(result.checkpoint, Path(tmp) / GENERATOR)
-                tracker.log_artifact(Path(tmp) / GENERATOR)
-    except optuna.TrialPruned as pruned:  # a study's pruner stopped it: a normal end
-        _end(tracker, {"state": "pruned", "prune_reason": str(pruned)}, "FINISHED")
-        raise
-    except KeyboardInterrupt:
-        _end(tracker, {"state": "killed"}, "KILLED")
-        raise
+        _log_outcome(tracker, result)
     except BaseException as e:
-        if store_failure(e) is not None:  # the disk's fault, not the run's: stopped as by Ctrl-C, and resumed once it is fixed
-            _end(tracker, {"state": "killed", "killed_by": str(store_failure(e))[:500]}, "KILLED")
-        else:
-            _end(tracker, {"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]}, "FAILED")
+        _end_stopped(tracker, e)
         raise
+    _end_trained(tracker, result)
+    return result
+
+
+def tracked_population(trackers: list[MLflowTracker], configs: list[Config], seeds: list[int], dataset: str, device: str,
+                       run_dirs: list[Path], progress: bool = True, data_root=None) -> list[trainer.Result]:
+    """``tracked_training`` for K members trained as one population: each member's run gets
+    what a solo run gets and ends as it would alone; a member that failed (its pruner, say)
+    carries its ``error`` in its result, and Ctrl-C ends the members still training KILLED."""
+    results = None
+    try:
+        for tracker, config, seed in zip(trackers, configs, seeds):
+            _log_setup(tracker, config, dataset, seed, data_root)
+        results = trainer.train_population(configs, seeds, dataset, device, run_dirs, trackers, progress, data_root)
+        for tracker, result in zip(trackers, results):
+            if result.error is None:
+                _log_outcome(tracker, result)
+    except trainer.PopulationInterrupted as interrupted:
+        for tracker, result in zip(trackers, interrupted.results):
+            if result.status == "interrupted":
+                _end_stopped(tracker, interrupted)
+            elif result.error is not None:
+                _end_stopped(tracker, result.error)
+            else:  # diverged before the Ctrl-C: ended as alone
+                _end_trained(tracker, result)
+        raise
+    except BaseException as e:  # the whole population stopped (a crash in the step, a full disk)
+        for tracker in trackers:
+            _end_stopped(tracker, e)
+        raise
+    for tracker, result in zip(trackers, results):
+        if result.error is not None:
+            _end_stopped(tracker, result.error)
+        else:
+            _end_trained(tracker, result)
+    return results
+
+
+def _log_setup(tracker: MLflowTracker, config: Config, dataset: str, seed: int, data_root) -> None:
+    tracker.log_params(config.to_dict() | {"dataset": dataset, "seed": seed})
+    tracker.log_dict(config.to_dict(), "config.json")
+    tracker.log_inputs([dataset_input(dataset, split, data_root) for split in ("train", "test")])  # trained on, scored against
+
+
+def _log_outcome(tracker: MLflowTracker, result: trainer.Result) -> None:
+    """The curves, and the generator of a run trained to its end."""
+    tracker.log_figure(plots.loss_curves(result.history), "curves/losses.png")
+    if any("fid" in h for h in result.history):
+        tracker.log_figure(plots.metric_curves(result.history), "curves/fid_modes.png")
+    if result.status == "finished":
+        with tempfile.TemporaryDirectory() as tmp:
+            save_generator(result.checkpoint, Path(tmp) / GENERATOR)
+            tracker.log_artifact(Path(tmp) / GENERATOR)
+
+
+def _end_trained(tracker: MLflowTracker, result: trainer.Result) -> None:
+    """A run that trained to its end, or diverged (FAILED, with the step)."""
     reason = {} if result.status == "finished" else {"prune_reason": f"{result.status} at step {result.step}"}
     tracker.set_tags({"state": result.status, "steps_done": result.step} | reason)
     tracker.end("FINISHED" if result.status == "finished" else "FAILED")
-    return result
+
+
+def _end_stopped(tracker: MLflowTracker, e: BaseException) -> None:
+    """A run stopped by ``e``: pruned (a normal end), Ctrl-C or a full disk (KILLED, resumed
+    later), or a crash (FAILED, with the reason)."""
+    if isinstance(e, optuna.TrialPruned):  # a study's pruner stopped it
+        _end(tracker, {"state": "pruned", "prune_reason": str(e)}, "FINISHED")
+    elif isinstance(e, KeyboardInterrupt):
+        _end(tracker, {"state": "killed"}, "KILLED")
+    elif store_failure(e) is not None:  # the disk's fault, not the run's: stopped as by Ctrl-C, and resumed once it is fixed
+        _end(tracker, {"state": "killed", "killed_by": str(store_failure(e))[:500]}, "KILLED")
+    else:
+        _end(tracker, {"state": "failed", "prune_reason": f"{type(e).__name__}: {e}"[:500]}, "FAILED")
 
 
 def _end(tracker: MLflowTracker, tags: dict, status: str) -> None:

@@ -44,11 +44,21 @@ class Tracker:
 
 @dataclass
 class Result:
-    status: str  # finished | diverged
+    status: str  # finished | diverged; in a population also: failed (``error``) | interrupted
     step: int
     metrics: dict = field(default_factory=dict)  # the last evaluation
     history: list[dict] = field(default_factory=list)  # logged losses and evaluations, by step
     checkpoint: Path | None = None
+    error: Exception | None = None  # what stopped a failed member (its tracker's pruner, say)
+
+
+class PopulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM in ``train_population``, after every member still training has
+    saved its checkpoint; ``results`` says how each member stood (``interrupted`` for those)."""
+
+    def __init__(self, results: list[Result]):
+        super().__init__()
+        self.results = results
 
 
 class Batches:
@@ -189,6 +199,16 @@ def resumable(path: Path | None, config: Config, seed: int, device: torch.device
     return state if state is not None and state["config"] == config.to_dict() and state["seed"] == seed else None
 
 
+def resume_step(run_dir: Path, config: Config, seed: int) -> int:
+    """The step training in ``run_dir`` would resume from (0: the start); reads only the
+    checkpoint's header (memory-mapped), so grouping a population's members by it is cheap."""
+    try:
+        state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # none yet, or damaged: training sets it aside and starts afresh
+        return 0
+    return state["step"] if state["config"] == config.to_dict() and state["seed"] == seed else 0
+
+
 def discard_checkpoint(run_dir: Path) -> None:
     """A finished run's checkpoint and any temp file a killed save left; a damaged checkpoint
     set aside stays for inspection, and the folder goes once it is empty."""
@@ -214,6 +234,7 @@ class TrialLoop:
         self.config, self.dataset, self.seed, self.tracker, self.path, self.data_root = config, dataset, seed, tracker, path, data_root
         self.start, self.history, self.sums = (state["step"], state["history"], state["sums"]) if state else (0, [], {})
         self.done, self.status, self.result = self.start, "training", {}
+        self.error: Exception | None = None
         self.eval_seed = seed + 1_000_003  # fixed sample noise, distinct from training's
 
     def count(self, stats: dict[str, Tensor]) -> None:
@@ -267,7 +288,7 @@ class TrialLoop:
             atomic_torch_save(checkpoint_state(gan, batches, self.done, self.seed, self.dataset, self.history, self.sums, rng), self.path)
 
     def to_result(self) -> Result:
-        return Result(self.status, self.done, self.result, self.history, self.path)
+        return Result(self.status, self.done, self.result, self.history, self.path, self.error)
 
 
 def train(
@@ -331,8 +352,10 @@ def train_population(
     """Train K trials as one population (``bench.gan.population``): each logs, evaluates,
     checkpoints (a solo run's checkpoint) and resumes as it would alone. A member whose
     losses or weights stop being finite is diverged and left behind; the others go on.
-    Members resume together or not at all: when each has its own checkpoint, all at one
-    step (a trial that ended has left the population); otherwise all start afresh."""
+    A member whose tracker raises (a pruner) is failed with that ``error`` and left behind
+    too. Members resume together or not at all: when each has its own checkpoint, all at one
+    step (a trial that ended has left the population); otherwise all start afresh
+    (``resume_step`` lets a caller group them). Ctrl-C: ``PopulationInterrupted``."""
     from bench.gan.population import Population
 
     size = len(configs)
@@ -353,6 +376,10 @@ def train_population(
     def save(k: int) -> None:
         trials[k].save(population.member(k), population.batches[k], population.generators[k].get_state())
 
+    def leave(k: int, error: Exception) -> None:  # e.g. its pruner stopped it: the others go on
+        trials[k].status, trials[k].error = "failed", error
+        live.remove(k)
+
     bar = tqdm(range(trials[0].start, configs[0].steps), initial=trials[0].start, total=configs[0].steps,
                desc=f"{configs[0].architecture} x{size}", disable=not progress, dynamic_ncols=True)
     try:
@@ -362,7 +389,11 @@ def train_population(
                 trials[k].count({key: value[k] for key, value in stats.items()})
             for k in list(live):
                 trial = trials[k]
-                trial.log_and_evaluate(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
+                try:
+                    trial.log_and_evaluate(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
+                except Exception as e:
+                    leave(k, e)
+                    continue
                 if trial.status == "diverged":
                     live.remove(k)
                 elif trial.checkpoint_due():
@@ -370,13 +401,18 @@ def train_population(
             if not live:
                 break
         bar.close()
-        for k in live:
-            trials[k].finish(population.member(k))
+        for k in list(live):
+            try:
+                trials[k].finish(population.member(k))
+            except Exception as e:
+                leave(k, e)
+                continue
             save(k)
     except KeyboardInterrupt:  # as alone: every member still training keeps what it trained
         for k in live:
             save(k)
-        raise
+            trials[k].status = "interrupted"
+        raise PopulationInterrupted([trial.to_result() for trial in trials]) from None
     return [trial.to_result() for trial in trials]
 
 

@@ -34,6 +34,17 @@ def bench(monkeypatch, capsys):
     return run
 
 
+@pytest.fixture
+def one_thread():
+    """One thread: a population's stacked sums round as solo's do (bench.gan.population)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def study_file():
     """Writes a one-entry study (seed000-fc on MNIST, ``lr_g`` searched) to ``folder/name.toml``:

@@ -153,15 +153,6 @@ MEMBERS = [["lr_g=2e-4"], ["lr_g=1e-3", "lr_d=3e-4", "beta1=0.9"], ["lr_d=1e-3"]
 SEEDS = [0, 7, 42]
 
 
-@pytest.fixture
-def one_thread():
-    """One thread: a population's stacked sums round as solo's do (bench.gan.population)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _members(extra=()):
     return [variants.get("seed000-fc").config(POPULATION + member + list(extra)) for member in MEMBERS]
 
@@ -223,3 +214,38 @@ def test_a_diverging_member_is_left_behind_and_the_others_finish(one_thread):
     alone = _Recorder()
     trainer.train(configs[2], seed=SEEDS[2], tracker=alone, progress=False)
     _assert_same_log(recorders[2], alone)  # the others never noticed
+
+
+class _PrunedAt(_Recorder):
+    """A tracker whose study's pruner stops its trial at its evaluation of ``step``."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def log_evaluation(self, result, grid, grid_labels, step):
+        super().log_evaluation(result, grid, grid_labels, step)
+        if step == self.step:
+            raise RuntimeError(f"pruned at {step}")
+
+
+def test_a_member_stopped_by_its_tracker_fails_alone_with_its_error(one_thread):
+    configs = _members()
+    recorders = [_Recorder(), _PrunedAt(10), _Recorder()]
+    results = trainer.train_population(configs, SEEDS, trackers=recorders, progress=False)
+    assert [r.status for r in results] == ["finished", "failed", "finished"]
+    assert str(results[1].error) == "pruned at 10" and results[1].step == 10
+    assert results[0].error is None and results[2].error is None
+    alone = _Recorder()
+    trainer.train(configs[0], seed=SEEDS[0], tracker=alone, progress=False)
+    _assert_same_log(recorders[0], alone)
+
+
+def test_an_interrupted_population_says_how_each_member_stood(tmp_path, one_thread):
+    configs = _members()
+    configs[1] = variants.get("seed000-fc").config(POPULATION + ["lr_g=1e30", "lr_d=1e30"])  # diverges at step 5
+    dirs = [tmp_path / f"member{k}" for k in range(3)]
+    with pytest.raises(trainer.PopulationInterrupted) as interrupted:
+        trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=[_InterruptAt(15), trainer.Tracker(), trainer.Tracker()], progress=False)
+    assert [(r.status, r.step) for r in interrupted.value.results] == [("interrupted", 15), ("diverged", 5), ("interrupted", 15)]
+    assert isinstance(interrupted.value, KeyboardInterrupt)  # what every layer above catches

@@ -32,8 +32,21 @@ from bench.study.spec import Study, task_label, task_name
 WRITE_EVERY_S = 1.0  # a worker rewrites its progress file at most this often while it trains
 
 
-def progress_path(pid: int) -> Path:
-    return home() / "progress" / f"{pid}.json"
+def progress_path(pid: int, member: int = 0) -> Path:
+    """Worker ``pid``'s file; the members of a population after the first have one each."""
+    return home() / "progress" / (f"{pid}.json" if member == 0 else f"{pid}-{member}.json")
+
+
+def read_progress(pids: list[int]) -> dict[str, dict]:
+    """The progress files of these workers' running trials, by file name."""
+    files = {}
+    for pid in pids:
+        for path in [progress_path(pid), *sorted(progress_path(pid).parent.glob(f"{pid}-*.json"))]:
+            try:
+                files[path.stem] = json.loads(path.read_text())
+            except (OSError, ValueError):  # between trials
+                continue
+    return files
 
 
 class ProgressFile:
@@ -165,7 +178,7 @@ class Monitor:
         self.total = self.per_task * len(parents)
         self.overall = self.progress.add_task(f"{study.name}: all trials", total=self.total, eta="")
         self.task_bars: dict[str, int] = {}
-        self.trial_bars: dict[int, tuple[int, tuple]] = {}  # worker pid -> (bar, the trial it shows)
+        self.trial_bars: dict[str, tuple[int, tuple]] = {}  # progress file -> (bar, the trial it shows)
         self.studies: dict[str, optuna.Study] = {}
         # trials finished before this launcher started are not news
         self.reported = {(n, t.number) for name in self.tasks for n, t in self._trials(name) if t.state in queue.FINISHED}
@@ -181,7 +194,7 @@ class Monitor:
         time.sleep(seconds)
 
     def update(self, pids: list[int]) -> None:
-        files = self._progress_files(pids)
+        files = read_progress(pids)
         work, news = [], []
         for name, (dataset, plan) in self.tasks.items():
             label = task_label(dataset, plan)
@@ -223,19 +236,19 @@ class Monitor:
         elif label in self.task_bars:
             self.progress.remove_task(self.task_bars.pop(label))
 
-    def _trial_bars(self, files: dict[int, dict]) -> None:
+    def _trial_bars(self, files: dict[str, dict]) -> None:
         if not self.enabled:
             return
-        for pid, state in files.items():
+        for name, state in files.items():
             trial = (state["task"], state["kind"], state["slot"])
             description = f"    {state['task']} {state['kind']} {state['slot']}: {state['phase']}"
-            if pid not in self.trial_bars or self.trial_bars[pid][1] != trial:  # a new trial: a fresh bar
-                if pid in self.trial_bars:
-                    self.progress.remove_task(self.trial_bars[pid][0])
-                self.trial_bars[pid] = (self.progress.add_task(description, total=state["steps"], eta=""), trial)
-            self.progress.update(self.trial_bars[pid][0], completed=state["step"], description=description, eta=trial_eta(state))
-        for pid in [p for p in self.trial_bars if p not in files]:
-            self.progress.remove_task(self.trial_bars.pop(pid)[0])
+            if name not in self.trial_bars or self.trial_bars[name][1] != trial:  # a new trial: a fresh bar
+                if name in self.trial_bars:
+                    self.progress.remove_task(self.trial_bars[name][0])
+                self.trial_bars[name] = (self.progress.add_task(description, total=state["steps"], eta=""), trial)
+            self.progress.update(self.trial_bars[name][0], completed=state["step"], description=description, eta=trial_eta(state))
+        for name in [n for n in self.trial_bars if n not in files]:
+            self.progress.remove_task(self.trial_bars.pop(name)[0])
 
     def _trials(self, name: str) -> list[tuple[str, FrozenTrial]]:
         """(optuna study, trial) for the task's search and its repeats."""
@@ -244,16 +257,6 @@ class Monitor:
                 self.studies[key] = queue.load_existing(self.storage, key)
         return [(key, t) for key in (name, name + "/repeats") if self.studies[key] is not None
                 for t in self.studies[key].get_trials(deepcopy=False)]
-
-    @staticmethod
-    def _progress_files(pids: list[int]) -> dict[int, dict]:
-        files = {}
-        for pid in pids:
-            try:
-                files[pid] = json.loads(progress_path(pid).read_text())
-            except (OSError, ValueError):  # between trials
-                continue
-        return files
 
 
 def trial_eta(state: dict) -> str:

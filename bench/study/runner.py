@@ -10,7 +10,6 @@ Running the same command again continues the study.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from bench.errors import BenchError, RunFailed
 from bench.files import STORE_EXIT, check_writable, free_space, home, store_failure
 from bench.gan import variants
 from bench.study import queue, report
-from bench.study.progress import Monitor, progress_path
+from bench.study.progress import Monitor, read_progress
 from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
@@ -47,16 +46,21 @@ def budget_tier(budget: str | None, device: str) -> str:
 
 
 def run(study: Study, trials: int | None = None, budget: str | None = None, device: str = "cpu", storage: str | None = None,
-        tracking_uri: str | None = None, workers: int = 1, progress: bool = True, say: Callable[[str], None] | None = None) -> Iterator[str]:
-    """Run every task of ``study`` with ``workers`` local processes; yields report lines.
+        tracking_uri: str | None = None, workers: int = 1, progress: bool = True, say: Callable[[str], None] | None = None,
+        population: int = 1) -> Iterator[str]:
+    """Run every task of ``study`` with ``workers`` local processes, each training up to
+    ``population`` trials at once as one population; yields report lines.
     A line per finished trial is shown above the live display, or, without it, passed to
     ``say`` (default: stdout, flushed for logs) as the trial ends. They are not yielded: a
     Ctrl-C landing while the consumer prints one would skip the workers' orderly stop."""
     tier = budget_tier(budget, device)
     if workers < 1:
         raise BenchError(f"--workers {workers}; give at least 1")
+    if population < 1:
+        raise BenchError(f"--population {population}; give at least 1 (1: every trial trains alone)")
     n = trials or study.trials
-    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(), threads=threads_per_process(workers))
+    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(),
+                      threads=threads_per_process(workers), population=population)
     for dataset in study.datasets:  # everything is checked before anything is written
         data.check_available(dataset)
         evaluator.load(dataset)
@@ -66,7 +70,8 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
     yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
            f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)} "
-           f"({options.threads} CPU thread{'s' * (options.threads > 1)} each)")
+           f"({options.threads} CPU thread{'s' * (options.threads > 1)} each)"
+           + (f", populations of up to {population} trials" if population > 1 else ""))
     parents = prepare(study, options)
     swept = sweep(study, options)
     if swept:
@@ -192,12 +197,9 @@ def _stop(processes: list[subprocess.Popen], interrupts: Interrupts) -> None:
 
 
 def _running_trial(pid: int) -> str:
-    """What worker ``pid`` is training, from its progress file."""
-    try:
-        progress = json.loads(progress_path(pid).read_text())
-        return f"worker {pid} ({progress['task']} {progress['kind']} {progress['slot']}, step {progress['step']:,})"
-    except (OSError, ValueError, KeyError):
-        return f"worker {pid}"
+    """What worker ``pid`` is training, from its progress files (one per member of a population)."""
+    trials = [f"{p['task']} {p['kind']} {p['slot']}, step {p['step']:,}" for p in read_progress([pid]).values() if "task" in p]
+    return f"worker {pid} ({'; '.join(trials)})" if trials else f"worker {pid}"
 
 
 def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) -> Iterator[str]:

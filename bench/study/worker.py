@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import zlib
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,14 +28,15 @@ from bench import evaluator
 from bench.metrics import SIGN
 from bench.errors import BenchError
 from bench.files import STORE_EXIT, home, store_failure
-from bench.gan import variants
-from bench.runs import tracked_training
+from bench.gan import population, variants
+from bench.gan.config import Config
+from bench.runs import tracked_population, tracked_training
 from bench.study import queue
 from bench.study.progress import ProgressFile, progress_path
 from bench.signals import Interrupts
 from bench.study.spec import Param, Study, VariantPlan, load, task_label, task_name
 from bench.tracking import MLflowTracker, run_name, source_tags
-from bench.trainer import discard_checkpoint
+from bench.trainer import PopulationInterrupted, Result, discard_checkpoint, resume_step
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -49,6 +51,18 @@ class Options:
     tracking_uri: str
     index: int = 0  # this worker's number on its machine
     threads: int = 0  # torch's CPU threads (bench.cpu.threads_per_process); 0: torch's default
+    population: int = 1  # trials claimed at once and trained as one population where they can be
+
+
+@dataclass
+class Member:
+    """A claimed trial, with what it trains: alone, or as one member of a population."""
+
+    trial: optuna.Trial
+    seed: int
+    config: Config
+    resume_step: int = 0  # of its slot's checkpoint (0: none)
+    why_solo: str | None = None  # when a population was asked for and it trains alone
 
 
 def repeats_name(study: Study, dataset: str, plan: VariantPlan) -> str:
@@ -209,9 +223,17 @@ class Worker:
     def _claim_all(self, optuna_study: optuna.Study, dataset, plan, n: int, repeat: bool) -> int:
         queue.sweep(optuna_study, lambda t: kill_run(self.client, t, optuna_study.study_name))
         trained = 0
-        while not self.interrupts.interrupted and (trial := queue.claim(optuna_study, n)) is not None:
-            self._run_trial(optuna_study, trial, dataset, plan, repeat)
-            trained += 1
+        while not self.interrupts.interrupted and (members := self._claim(optuna_study, dataset, plan, n, repeat)):
+            groups = self._populations(members)
+            for i, group in enumerate(groups):
+                try:
+                    if self.interrupts.interrupted:  # a signal that a library swallowed
+                        raise KeyboardInterrupt
+                    self._train(optuna_study, group, dataset, plan, repeat)
+                except KeyboardInterrupt:  # the groups claimed but not started go back to the queue too
+                    _requeue(optuna_study, [m for later in groups[i + 1 :] for m in later])
+                    raise
+                trained += len(group)
         return trained
 
     def _settings(self, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> dict:
@@ -227,45 +249,125 @@ class Worker:
         return settings | {"eval_every": evaluation.get("every", 0), "eval_samples": evaluation.get("samples", 2000),
                            "final_samples": evaluation.get("final_samples", 10_000)}
 
-    def _run_trial(self, optuna_study: optuna.Study, trial: optuna.Trial, dataset: str, plan: VariantPlan, repeat: bool) -> None:
-        slot = trial.user_attrs["slot"]
-        seed = seed_of(self.study, trial, repeat)
-        config = variants.get(plan.variant).config(self._settings(trial, dataset, plan, repeat))
+    def _claim(self, optuna_study: optuna.Study, dataset: str, plan: VariantPlan, n: int, repeat: bool) -> list[Member]:
+        """Up to ``population`` waiting slots (one when the entry cannot train as a
+        population); each is sampled as it is claimed, so TPE's constant liar sees the
+        others running."""
+        members: list[Member] = []
+        while len(members) < self.options.population and (trial := queue.claim(optuna_study, n)) is not None:
+            seed = seed_of(self.study, trial, repeat)
+            members.append(Member(trial, seed, variants.get(plan.variant).config(self._settings(trial, dataset, plan, repeat))))
+            if len(members) == 1 and self.options.population > 1 and population.why_solo([members[0].config] * 2, self.options.device):
+                break
+        return members
+
+    def _populations(self, members: list[Member]) -> list[list[Member]]:
+        """The claimed members grouped into populations: each member joins the first group it
+        can train with (same setup but for the per-member settings, and, as they must resume
+        together, the same checkpoint step); what cannot join any trains solo, and its run
+        says why (tag ``why_solo``)."""
+        groups: list[list[Member]] = []
+        for member in members:
+            member.resume_step = resume_step(self._run_dir(member), member.config, member.seed)
+            for group in groups:
+                if group[0].resume_step == member.resume_step and not population.why_solo([g.config for g in group] + [member.config], self.options.device):
+                    group.append(member)
+                    break
+            else:
+                groups.append([member])
+        if self.options.population > 1:
+            for group in groups:
+                if len(group) == 1:
+                    group[0].why_solo = (population.why_solo([group[0].config] * 2, self.options.device)
+                                         or ("it was the only slot left to claim" if len(members) == 1
+                                             else "its settings or checkpoint step differ from every other claimed trial's"))
+        return groups
+
+    def _run_dir(self, member: Member) -> Path:
+        return home() / "studies" / member.trial.study.study_name / f"slot-{member.trial.user_attrs['slot']}"  # a retry resumes its checkpoint
+
+    def _train(self, optuna_study: optuna.Study, members: list[Member], dataset: str, plan: VariantPlan, repeat: bool) -> None:
+        """Train the members (alone, or as one population) under their own MLflow runs, and
+        tell Optuna how each ended."""
+        trackers = [self._tracker(optuna_study, m, k, members, dataset, plan, repeat) for k, m in enumerate(members)]
+        run_dirs = [self._run_dir(m) for m in members]
+        try:
+            with ExitStack() as heartbeats:
+                for member in members:
+                    heartbeats.enter_context(queue.Heartbeat(member.trial))
+                results = self._results(trackers, members, dataset, run_dirs)
+        except PopulationInterrupted as interrupted:  # checkpointed and KILLED; the rerun resumes them
+            stopped = [m for m, r in zip(members, interrupted.results) if r.status == "interrupted"]
+            _requeue(optuna_study, stopped)
+            for member, tracker, run_dir, result in zip(members, trackers, run_dirs, interrupted.results):
+                if member not in stopped:  # diverged or pruned before the Ctrl-C
+                    self._end_trial(optuna_study, member, tracker, run_dir, result)
+            raise
+        except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
+            _requeue(optuna_study, members)
+            raise
+        finally:
+            for tracker in trackers:
+                tracker.progress.remove()
+        for member, tracker, run_dir, result in zip(members, trackers, run_dirs, results):
+            self._end_trial(optuna_study, member, tracker, run_dir, result)
+
+    def _results(self, trackers: list[_TrialTracker], members: list[Member], dataset: str, run_dirs: list[Path]) -> list[Result]:
+        """Each member's result; an exception that stopped one (its pruner, a crash, a full
+        disk) is its ``error``, recorded on its run already."""
+        try:
+            if len(members) == 1:
+                return [tracked_training(trackers[0], members[0].config, dataset, members[0].seed, self.options.device, run_dirs[0],
+                                         progress=False)]
+            return tracked_population(trackers, [m.config for m in members], [m.seed for m in members], dataset, self.options.device,
+                                      run_dirs, progress=False)
+        except Exception as e:  # the whole population's (a crash in the step): every member's
+            return [Result("failed", 0, error=e) for _ in members]
+
+    def _tracker(self, optuna_study: optuna.Study, member: Member, k: int, members: list[Member], dataset: str, plan: VariantPlan,
+                 repeat: bool) -> _TrialTracker:
+        """Member ``k``'s MLflow child run, recorded on its trial."""
+        trial, seed, slot = member.trial, member.seed, member.trial.user_attrs["slot"]
         kind = "repeat" if repeat else "trial"
+        grouping = ({"population": len(members), "population_trials": ",".join(str(m.trial.number) for m in members)} if len(members) > 1
+                    else {"population": 1} | ({"why_solo": member.why_solo[:500]} if member.why_solo else {}))
         tags = ({"study": self.study.name, "trial": trial.number, "slot": slot, "optuna_study": optuna_study.study_name, "kind": kind,
                  "variant": plan.variant, "entry": plan.name, "dataset": dataset, "seed": seed, "device": self.options.device,
                  "threads": torch.get_num_threads(), "host": queue.HOST, "evaluator_sha256": evaluator.load(dataset).sha256, "searched": searched(plan)}
-                | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
-        progress = ProgressFile(progress_path(os.getpid()), task_label(dataset, plan), kind, slot, config.steps)
+                | grouping | source_tags(f"bench run --study {self.study.name}"))  # host and device: runs sharing one device, for its seconds
+        progress = ProgressFile(progress_path(os.getpid(), k), task_label(dataset, plan), kind, slot, member.config.steps)
         which = f"repeat of trial {trial.user_attrs['repeat_of']}" if repeat else f"trial {trial.number}"
         tracker = _TrialTracker(trial, None if repeat else _prune_on(self.study), progress, experiment=self.study.name,
                                 run_name=run_name(plan.name, dataset, which, f"seed {seed}"), tags=tags, tracking_uri=self.options.tracking_uri,
                                 parent_run_id=parent_run(self.client, self.study, dataset, plan), system_metrics=True)
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
-        run_dir = home() / "studies" / optuna_study.study_name / f"slot-{slot}"  # a retry resumes its checkpoint
-        objectives = [m for m, _ in self.study.objectives]
-        try:
-            with queue.Heartbeat(trial):
-                result = tracked_training(tracker, config, dataset, seed, self.options.device, run_dir, progress=False)
-        except optuna.TrialPruned as pruned:
-            return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, str(pruned)), state=optuna.trial.TrialState.PRUNED)
-        except KeyboardInterrupt:  # checkpointed and KILLED by tracked_training; the rerun resumes it
-            queue.requeue(optuna_study, optuna_study.get_trials(deepcopy=False)[trial.number])
-            raise
-        except Exception as e:
-            if (failure := store_failure(e)) is None:  # recorded on the run (state failed, with the reason); the study goes on
-                return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, f"{type(e).__name__}: {e}"),
-                             state=optuna.trial.TrialState.FAIL)
-            # the disk's fault, not the trial's: the trial stays RUNNING under this worker, which exits, and the
-            # next sweep requeues it and ends its run KILLED together (requeued here, a run whose end the full
-            # store refused would stay RUNNING for good); the retry resumes from the last checkpoint
-            raise failure from e
-        finally:
-            progress.remove()
+        return tracker
+
+    def _end_trial(self, optuna_study: optuna.Study, member: Member, tracker: _TrialTracker, run_dir: Path, result: Result) -> None:
+        """The trial's end as Optuna records it: pruned (by its pruner, or diverged), failed
+        (the reason on its run; the study goes on) or complete with its objectives. A store
+        that cannot be written stops the worker instead: the trial stays RUNNING under it,
+        the next sweep requeues it and ends its run KILLED together (requeued here, a run
+        whose end the full store refused would stay RUNNING for good), and the retry
+        resumes from the last checkpoint."""
+        trial, objectives = member.trial, objective_names(self.study)
+        if isinstance(result.error, optuna.TrialPruned):
+            return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, str(result.error)), state=optuna.trial.TrialState.PRUNED)
+        if result.error is not None:
+            if (failure := store_failure(result.error)) is not None:
+                raise failure from result.error
+            return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, f"{type(result.error).__name__}: {result.error}"),
+                         state=optuna.trial.TrialState.FAIL)
         if result.status != "finished":  # diverged: the run is tagged with the step
             return _tell(optuna_study, trial, run_dir, tracker.outcome(objectives, f"{result.status} at step {result.step}"),
                          state=optuna.trial.TrialState.PRUNED)
         _tell(optuna_study, trial, run_dir, tracker.outcome(objectives), values=[result.metrics[m] for m in objectives])
+
+
+def _requeue(optuna_study: optuna.Study, members: list[Member]) -> None:
+    trials = optuna_study.get_trials(deepcopy=False)
+    for member in members:
+        queue.requeue(optuna_study, trials[member.trial.number])
 
 
 def _prune_on(study: Study) -> str | None:

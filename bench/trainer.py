@@ -25,6 +25,7 @@ from bench.gan import graphed
 from bench.gan.config import Config
 from bench.gan.model import GAN, NUM_CLASSES
 from bench.metrics import collapse
+from bench.signals import held
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -321,7 +322,8 @@ def train(
                disable=not progress, dynamic_ncols=True)
     try:
         for step in bar:
-            trial.count(train_step(step))
+            with held():  # a Ctrl-C waits for the whole step
+                trial.count(train_step(step))
             means = trial.log_and_evaluate(lambda: all_finite(gan), lambda: gan)
             if trial.status == "diverged":
                 break
@@ -384,9 +386,10 @@ def train_population(
                desc=f"{configs[0].architecture} x{size}", disable=not progress, dynamic_ncols=True)
     try:
         for step in bar:
-            stats = population.train_step(step)
-            for k in live:  # first every member's count: a Ctrl-C below saves them all at this step
-                trials[k].count({key: value[k] for key, value in stats.items()})
+            with held():  # a Ctrl-C waits for the whole step, and every member's count of it
+                stats = population.train_step(step)
+                for k in live:
+                    trials[k].count({key: value[k] for key, value in stats.items()})
             for k in list(live):
                 trial = trials[k]
                 try:

@@ -17,3 +17,15 @@ def test_only_the_first_signal_interrupts_and_every_one_is_counted(kind):
         signal.raise_signal(signal.SIGINT)
         assert interrupts.count == 3 and interrupts.interrupted
     assert signal.getsignal(kind) is before  # the previous handlers are back
+
+
+def test_a_signal_inside_held_takes_effect_as_the_block_ends():
+    from bench.signals import held
+
+    before = signal.getsignal(signal.SIGINT)
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+        with held():
+            signal.raise_signal(signal.SIGINT)  # mid-step
+            finished = True
+    assert finished and signal.getsignal(signal.SIGINT) is before

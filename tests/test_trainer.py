@@ -249,3 +249,27 @@ def test_an_interrupted_population_says_how_each_member_stood(tmp_path, one_thre
         trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=[_InterruptAt(15), trainer.Tracker(), trainer.Tracker()], progress=False)
     assert [(r.status, r.step) for r in interrupted.value.results] == [("interrupted", 15), ("diverged", 5), ("interrupted", 15)]
     assert isinstance(interrupted.value, KeyboardInterrupt)  # what every layer above catches
+
+
+def test_ctrl_c_between_d_and_g_updates_waits_for_the_step_and_the_resume_is_exact(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    config = variants.get("seed000-fc").config(["steps=12", "log_every=4", "final_samples=100", "checkpoint_every=100"])
+    straight = trainer.train(config, seed=3, run_dir=tmp_path / "straight", progress=False)
+    adam_step, calls = torch.optim.Adam.step, []
+
+    def ctrl_c_after_ds_update_of_step_8(self, *args, **kwargs):  # two Adam steps a train step, one per network
+        result = adam_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(torch.optim.Adam, "step", ctrl_c_after_ds_update_of_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(config, seed=3, run_dir=tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", adam_step)
+    assert torch.load(tmp_path / "resumed" / trainer.CHECKPOINT, weights_only=True)["step"] == 8  # the whole step 8, G's update too
+    resumed = trainer.train(config, seed=3, run_dir=tmp_path / "resumed", progress=False)
+    assert _equal(_weights(resumed), _weights(straight))

@@ -27,6 +27,7 @@ from bench.errors import BenchError, RunFailed
 from bench.files import STORE_EXIT, check_writable, free_space, home, store_failure
 from bench.gan import variants
 from bench.study import queue, report
+from bench.study.estimate import estimate
 from bench.study.progress import Monitor, read_progress
 from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
@@ -76,6 +77,8 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     swept = sweep(study, options)
     if swept:
         yield f"swept {swept} trial{'s' * (swept > 1)} left running by a dead worker; {'they' if swept > 1 else 'it'} will resume from the checkpoint"
+    if torch.device(device).type == "cpu" and (cost := estimate(study, tier, queue.storage_for(storage), workers, options.threads)):
+        yield cost.line(options.threads)
     client = MlflowClient(options.tracking_uri)
     with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary
         try:

@@ -39,6 +39,7 @@ def _runs(experiment, query=""):
 def test_smoke_study_completes_every_trial_and_tracks_it(smoke_home):
     home, lines, _ = smoke_home
     assert "2 tasks x 2 trials (+2 repeats), budget 'cpu'" in lines[0]
+    assert lines[1].startswith("expected on this machine: about ") and "8 trials left" in lines[1]  # measured before any trial
     storage = queue.storage_for(None)
     for entry in ("seed000-fc", "seed002-fc"):
         trials = optuna.load_study(study_name=f"smoke/mnist/{entry}", storage=storage).get_trials()

@@ -1,8 +1,7 @@
 """The thin trainer: feeds a GAN batches, logs, evaluates, checkpoints and resumes.
 
-Data stays on the device as uint8; a batch is an index into a permutation on the
-device, so the hot loop has no DataLoader and no per-sample Python. Losses stay on
-the device and are read every ``log_every`` steps, the loop's only host sync.
+Data stays on the device as uint8 (``bench.data.batches``). Losses stay on the device
+and are read every ``log_every`` steps, the loop's only host sync.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from bench import data, metrics
+from bench.data.batches import Batches
 from bench.files import atomic_torch_save
 from bench.gan import graphed
+from bench.gan.checkpoint import checkpoint_state, restore
 from bench.gan.config import Config
 from bench.gan.model import GAN, NUM_CLASSES
 from bench.metrics import collapse
@@ -60,38 +61,6 @@ class PopulationInterrupted(KeyboardInterrupt):
     def __init__(self, results: list[Result]):
         super().__init__()
         self.results = results
-
-
-class Batches:
-    """Endless shuffled batches of a data set resident on the device."""
-
-    def __init__(self, images: Tensor, labels: Tensor, image_range: str):
-        self.images, self.labels, self.range = images, labels, image_range
-        self.order = torch.randperm(len(images), device=images.device)
-        self.cursor = 0
-
-    def __call__(self, n: int) -> tuple[Tensor, Tensor]:
-        return self.gather(self.next_index(n))
-
-    def next_index(self, n: int) -> Tensor:
-        if self.cursor + n > len(self.order):  # a new epoch
-            self.order, self.cursor = torch.randperm(len(self.images), device=self.images.device), 0
-        self.cursor += n
-        return self.order[self.cursor - n : self.cursor]
-
-    def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        return to_range(self.images[index], self.range), self.labels[index]
-
-    def state_dict(self) -> dict:
-        return {"order": self.order, "cursor": self.cursor}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.order, self.cursor = state["order"].to(self.images.device), state["cursor"]
-
-
-def to_range(images: Tensor, image_range: str) -> Tensor:
-    x = images.float() / 255
-    return x * 2 - 1 if image_range == "-1,1" else x
 
 
 def to_uint8(images: Tensor, image_range: str) -> Tensor:
@@ -139,42 +108,6 @@ def sample(gan: GAN, n: int, seed: int, labels: Tensor | None = None, batch_size
 def evaluate(gan: GAN, dataset: str, n: int, seed: int, data_root=None) -> dict:
     images, labels = sample(gan, n, seed)
     return metrics.score(images, labels, dataset, device=str(gan.device), data_root=data_root)
-
-
-def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: str, history: list, sums: dict,
-                     rng: Tensor | None = None) -> dict:
-    """A run's state at ``step``; ``rng``: the random stream it draws from (default: torch's global one)."""
-    return {
-        "step": step,
-        "seed": seed,
-        "dataset": dataset,
-        "config": gan.config.to_dict(),
-        "gan": gan.state_dict(),
-        "optimizers": {k: o.state_dict() for k, o in _optimizers(gan).items()},
-        "history_average": {k: h.state_dict() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
-        "batches": batches.state_dict(),
-        "rng": torch.get_rng_state() if rng is None else rng,
-        "cuda_rng": torch.cuda.get_rng_state() if gan.device.type == "cuda" else None,
-        "history": history,
-        "sums": sums,
-    }
-
-
-def _optimizers(gan: GAN) -> dict:
-    return {k: o for k, o in (("g", gan.opt_g), ("d", gan.opt_d), ("d_fake", gan.opt_d_fake)) if o is not None}
-
-
-def restore(gan: GAN, batches: Batches, state: dict) -> None:
-    gan.load_state_dict(state["gan"])
-    for key, optimizer in _optimizers(gan).items():
-        optimizer.load_state_dict(state["optimizers"][key])
-    for key, history in (("g", gan.history_g), ("d", gan.history_d)):
-        if history is not None:
-            history.load_state_dict(state["history_average"][key])
-    batches.load_state_dict(state["batches"])
-    torch.set_rng_state(state["rng"])
-    if state["cuda_rng"] is not None and gan.device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"])
 
 
 def load_checkpoint(path: Path, device: torch.device, tracker: Tracker) -> dict | None:

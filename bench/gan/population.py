@@ -83,9 +83,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from bench.data.batches import Batches
+from bench.gan.checkpoint import restore
 from bench.gan.config import Config, plugin_remedies
 from bench.gan.model import GAN, Batch
-from bench.trainer import Batches
 
 PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2")
 _BOOKKEEPING = ("log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
@@ -265,8 +266,6 @@ class Population:
             generator = torch.Generator(device)
             batches = MemberBatches(images, labels, config.image_range, generator)
             if state is not None:
-                from bench.trainer import restore
-
                 restore(gan, batches, state)  # sets the global stream to the member's saved one
             generator.set_state(torch.get_rng_state())  # the member's stream goes on where solo's would
             self.gans.append(gan)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from bench import trainer
+from bench.data.batches import Batches
 from bench.gan import graphed, variants
 from bench.gan.model import GAN
 
@@ -22,7 +23,7 @@ PLAIN = ["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedie
 
 def _replay_us(gan: GAN, images, labels) -> tuple[float, float]:
     start = time.perf_counter()
-    step = graphed.GraphedStep(gan, trainer.Batches(images, labels, gan.config.image_range))
+    step = graphed.GraphedStep(gan, Batches(images, labels, gan.config.image_range))
     for i in range(graphed.EAGER_STEPS + 7):
         step(i)
     torch.cuda.synchronize()

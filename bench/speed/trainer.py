@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from bench import data, trainer
+from bench.data.batches import Batches
 from bench.gan import graphed, variants
 from bench.gan.model import GAN
 
@@ -67,7 +68,7 @@ def plain_loop(gan: GAN, images: torch.Tensor, steps: int) -> float:
 
 def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
     """Steps per second of bench's loop: what ``trainer.train`` runs between evaluations."""
-    train_step = graphed.step_function(gan, trainer.Batches(images, labels, gan.config.image_range))
+    train_step = graphed.step_function(gan, Batches(images, labels, gan.config.image_range))
     sums, start = {}, time.perf_counter()
     for step in range(steps):
         for key, value in train_step(step).items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from bench import data, trainer
+from bench.data.batches import Batches
 from bench.gan import variants
 from bench.gan.model import GAN
 from bench.study import queue
@@ -76,10 +77,10 @@ def _slots_left(study: Study, storage, dataset: str, plan) -> int:
     return max(study.trials + len(study.repeats) - finished, 0)
 
 
-def _random_batches(config, channels: int) -> trainer.Batches:
+def _random_batches(config, channels: int) -> Batches:
     size = config.image_size
     images = torch.randint(0, 256, (4 * config.batch_size, channels, size, size), dtype=torch.uint8)
-    return trainer.Batches(images, torch.randint(0, 10, (len(images),)), config.image_range)
+    return Batches(images, torch.randint(0, 10, (len(images),)), config.image_range)
 
 
 def _seconds_per_step(config, channels: int) -> float:

@@ -84,7 +84,7 @@ def test_what_only_a_person_can_settle_is_reported_and_left_alone(study, bench):
 
     code, out, _ = bench("doctor", "--repair")
     assert code == 1 and "4 problems that --repair cannot fix safely" in out and "repaired" not in out
-    assert f"trial without run  tiny/mnist/seed000-fc trial 0 (slot 0)" in out and f"its run {trial_run} is deleted" in out
+    assert "trial without run  tiny/mnist/seed000-fc trial 0 (slot 0)" in out and f"its run {trial_run} is deleted" in out
     assert f"run without trial  run {stray.run_id} (stray)" in out and "tiny/mnist/seed000-fc has no trial 7" in out
     assert "orphan artifacts" in out and "orphan checkpoint" in out and "tiny/mnist/removed-entry is not in the Optuna storage" in out
     assert (orphan / "generator.pt").exists() and lost.exists() and study.client.get_run(trial_run).info.lifecycle_stage == "deleted"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from bench import trainer
+from bench.data.batches import Batches
 from bench.gan import config, graphed, variants
 from bench.gan.model import GAN
 
@@ -26,7 +27,7 @@ def _config(name, settings):
 def _train(config, images, labels, steps, graph: bool):
     torch.manual_seed(0)
     gan = GAN(config, images.shape[1], "cuda")
-    batches = trainer.Batches(images, labels, config.image_range)
+    batches = Batches(images, labels, config.image_range)
     step_fn = graphed.GraphedStep(gan, batches) if graph else (lambda step: gan.train_step(batches, step))
     for step in range(steps):
         stats = step_fn(step)

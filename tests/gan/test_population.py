@@ -8,7 +8,7 @@ import torch
 from bench.gan import variants
 from bench.gan.model import GAN
 from bench.gan.population import Population, why_solo
-from bench.trainer import Batches
+from bench.data.batches import Batches
 
 SEEDS = [0, 7, 42]
 MEMBERS = ["lr_g=2e-4 lr_d=2e-4 beta1=0.5", "lr_g=1e-3 lr_d=3e-4 beta1=0.9", "lr_g=5e-5 lr_d=1e-3 beta1=0.0 beta2=0.99"]

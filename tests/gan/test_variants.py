@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bench import trainer
+from bench.data.batches import Batches
 from bench.errors import BenchError
 from bench.gan import variants
 from bench.gan.model import GAN
@@ -33,7 +34,7 @@ def test_variant_trains_on_mnist_and_samples_in_range(name, mnist):
     images, labels = mnist
     if config.image_size != 28:
         images, labels = trainer.load_training_data("mnist", config.image_size, torch.device("cpu"))
-    batches = trainer.Batches(images, labels, config.image_range)
+    batches = Batches(images, labels, config.image_range)
     for step in range(3):  # every option on every preset is trained by test_conformance
         stats = gan.train_step(batches, step)
     assert all(math.isfinite(float(v)) for v in stats.values())

@@ -161,3 +161,16 @@ def test_a_running_trial_shows_its_steps_and_says_when_it_evaluates(smoke_slots,
     screen = Console(file=io.StringIO(), width=160)
     screen.print(monitor.progress.get_renderable())
     assert "mnist/seed000-fc trial 0: evaluating" in screen.file.getvalue() and "200/200" in screen.file.getvalue()
+
+
+def test_every_member_of_a_population_gets_its_own_bar(smoke_slots):
+    study, options, tasks = smoke_slots
+    for _ in range(2):
+        queue.claim(tasks["seed000-fc"], 2)  # two trials running in one worker, pid 4242
+    monitor = progress.Monitor(study, options, {("mnist", "seed000-fc"): "a", ("mnist", "seed002-fc"): "b"}, enabled=True)
+    for member, step in ((0, 50), (1, 60)):
+        ProgressFile(progress.progress_path(4242, member), "mnist/seed000-fc", "trial", member, 200, Clock()).report(step, "training")
+    monitor.update([4242])
+    bars = {t.description.strip(): t.completed for t in monitor.progress.tasks}
+    assert bars["mnist/seed000-fc trial 0: training"] == 50 and bars["mnist/seed000-fc trial 1: training"] == 60
+    assert set(progress.read_progress([4242])) == {"4242", "4242-1"}

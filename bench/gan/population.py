@@ -39,6 +39,9 @@ guarantees nothing inside the stacked step draws from another stream.
 Batch norm. Running statistics are stacked buffers passed to ``functional_call``;
 batch norm updates them in place under vmap, each member over its own batch only.
 
+EMA. Each member's averaged generator (``g_ema``, not trained) is stacked with the rest
+and moved towards its G after every G step, with ``remedies.ema_update``'s decay.
+
 Members as trials. ``trainer.train_population`` gives each member a trial's bookkeeping
 (``trainer.TrialLoop``: logging, evaluation, checkpoints, divergence), as ``trainer.train``
 does alone. ``member(k)`` writes member k's weights and Adam moments back into its own
@@ -70,7 +73,7 @@ other than the four above; ``separate-d`` (two Adams on D's halves: not stacked 
 gradient penalties, R1 and unrolled GANs (they call ``autograd.grad`` inside the
 objective, which needs ``torch.func.grad`` under vmap); instance noise, conditional
 labels and dropout (draws inside the step from the global stream); historical
-averaging, EMA, spectral norm and plug-in remedies (state kept outside the stacked
+averaging, spectral norm and plug-in remedies (state kept outside the stacked
 weights); bf16 (not verified); and non-CPU devices (not verified yet).
 """
 
@@ -109,7 +112,6 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str |
         (c.instance_noise, "instance noise draws inside the step from the global stream, not the member's"),
         (c.conditional, "conditional G draws random labels inside the step (not yet drawn per member)"),
         (c.historical_averaging, "historical averaging keeps its running mean outside the stacked weights"),
-        (c.ema, "EMA keeps a generator copy outside the stacked weights"),
         (c.spectral_norm, "spectral norm's power iteration is a parametrization, not stacked"),
         (c.precision != "fp32", "bf16 populations are not verified"),
         (plugin_remedies(c.remedies), "plug-in remedies keep Python-side state and hooks per GAN"),
@@ -275,7 +277,7 @@ class Population:
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
         _use_member_linear(self.template)
         self.params, self.buffers = stack_module_state(self.gans)
-        self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}
+        self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}  # g_ema.*, when there, is not trained
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}
         self.opt_g = StackedAdam.stack(self.g_params, [gan.opt_g for gan in self.gans])
         self.opt_d = StackedAdam.stack(self.d_params, [gan.opt_d for gan in self.gans])
@@ -333,6 +335,7 @@ class Population:
 
         loss, stats = self.members(objective, detach_d=True)(fake, real)
         self._minimise(self.opt_g, loss)
+        self._after_g_step()
         return stats
 
     def simultaneous_update(self, real: Tensor, labels: Tensor, step: int) -> dict[str, Tensor]:
@@ -351,6 +354,7 @@ class Population:
         self.opt_d.step(dict(zip(self.d_params, d_grads)))  # both from the same weights, as solo
         self.opt_g.step(dict(zip(self.g_params, g_grads)))
         self._after_d_step()
+        self._after_g_step()
         return stats
 
     def _minimise(self, optimizer: StackedAdam, loss: Tensor) -> None:
@@ -363,6 +367,24 @@ class Population:
             with torch.no_grad():
                 for p in self.d_params.values():
                     p.clamp_(-self.config.clip, self.config.clip)
+
+    @torch.no_grad()
+    def _after_g_step(self) -> None:
+        """EMA of each member's G, as ``remedies.ema_update`` makes it alone, with a decay
+        per member (their update counts agree, but a resumed member's is its own)."""
+        if not self.config.ema:
+            return
+        updates = self.buffers["ema_updates"]
+        updates.add_(1)
+        t = updates.float()
+        weight = 1 - torch.clamp((1 + t) / (10 + t), max=self.config.ema) * (t > 1)  # 1 at the first update: a copy
+        for name, average in self.params.items():
+            if name.startswith("g_ema."):
+                trained = self.params["g." + name.removeprefix("g_ema.")]
+                average.lerp_(trained.detach(), weight.view(-1, *[1] * (trained.dim() - 1)))
+        for name, average in self.buffers.items():
+            if name.startswith("g_ema."):
+                average.copy_(self.buffers["g." + name.removeprefix("g_ema.")])
 
     # -- members back as solo GANs ---------------------------------------------------------
     def member_state(self, k: int) -> dict[str, Tensor]:

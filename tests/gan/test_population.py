@@ -80,6 +80,10 @@ def test_each_member_trains_as_alone_with_remedies(settings, data):
     _assert_members_match_solo("seed000-fc", settings, *data)
 
 
+def test_each_members_ema_generator_is_its_solo_runs(data):
+    _assert_members_match_solo("seed000-fc", ["remedies=ema", "ema=0.9", "update=simultaneous"], *data)  # a copy of G at step 1, averages after
+
+
 @pytest.mark.long
 def test_batch_norm_is_per_member(data):
     """dcgan: the first step's losses and G's running statistics match solo. (Further steps
@@ -102,7 +106,7 @@ def test_batch_norm_is_per_member(data):
 @pytest.mark.parametrize("variant, settings, reason", [
     ("seed000-fc", ["loss=wgan-gp"], "gradient penalties"),
     ("seed000-fc", ["update=separate-d"], "separate-d"),
-    ("seed000-fc", ["remedies=ema"], "EMA"),
+    ("seed000-fc", ["remedies=historical-averaging"], "historical averaging"),
     ("seed002-fc", [], "dropout"),
 ])
 def test_what_cannot_be_stacked_is_trained_solo_with_the_reason(variant, settings, reason, data):

@@ -3,6 +3,14 @@ import sys
 
 import pytest
 
+from bench.cpu import sleeping_openmp
+
+# What `bench` does before a command imports torch (bench.cli.main): idle OpenMP threads
+# sleep. The tests run commands and training in this process, which imports torch before
+# any of them; its spinning threads made each step and evaluation here several times
+# slower on a loaded machine. It must run before torch is first imported, hence here.
+sleeping_openmp()
+
 
 @pytest.fixture(autouse=True, scope="session")
 def bench_home(tmp_path_factory):

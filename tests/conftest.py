@@ -3,6 +3,14 @@ import sys
 
 import pytest
 
+from bench.cpu import sleeping_openmp
+
+# What `bench` does before a command imports torch (bench.cli.main): idle OpenMP threads
+# sleep. The tests run commands and training in this process, which imports torch before
+# any of them; its spinning threads made each step and evaluation here several times
+# slower on a loaded machine. It must run before torch is first imported, hence here.
+sleeping_openmp()
+
 
 @pytest.fixture(autouse=True, scope="session")
 def bench_home(tmp_path_factory):
@@ -60,3 +68,51 @@ def study_file():
         return path
 
     return write
+
+
+TINY_STUDY = """description = "Two fully connected GANs, briefly"
+datasets = ["mnist"]
+trials = 2
+repeats = [1, 2]
+objectives = ["fid", "kl_uniform"]
+[budget]
+cpu = 20
+full = 20
+[evaluation]
+final_samples = 100
+[variants.seed000-fc.search]
+lr_g = { type = "log-float", low = 1e-4, high = 1e-3 }
+[variants.seed002-fc.search]
+lr_d = { type = "log-float", low = 1e-4, high = 1e-3 }
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """``tiny``, a finished study in a home of its own, shared by the tests that read one
+    (test_report, test_best, test_browsing): two entries, two trials each (so a chosen trial
+    is one of two) and two repeats, 20 steps scored at the end, two objectives (a Pareto
+    front), run by two workers (so its runs carry the 2-worker ``threads``). No evaluation
+    during training: `bench train --config` of a trial evaluated at step 10 as well came out
+    different after that step (test_best), which this study is not the place to chase. Built once: a
+    study's run costs most of its time in starting the worker processes and the stores.
+    Tests may add runs to experiments of their own, never to ``tiny``; use ``in_tiny_study``
+    to point BENCH_HOME at it."""
+    from types import SimpleNamespace
+
+    from bench.study import runner, spec
+
+    folder = tmp_path_factory.mktemp("tiny-study")
+    path = folder / "tiny.toml"
+    path.write_text(TINY_STUDY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_HOME", str(folder / "home"))
+        lines = list(runner.run(spec.load(str(path)), device="cpu", workers=2, progress=False, say=lambda line: None))
+    return SimpleNamespace(home=folder / "home", path=path, text=TINY_STUDY, steps=20, entries=("seed000-fc", "seed002-fc"), lines=lines)
+
+
+@pytest.fixture
+def in_tiny_study(tiny_study, monkeypatch):
+    """``tiny_study``, with BENCH_HOME pointing at its home for the test."""
+    monkeypatch.setenv("BENCH_HOME", str(tiny_study.home))
+    return tiny_study

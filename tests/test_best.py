@@ -11,30 +11,25 @@ from mlflow import MlflowClient
 from bench import leaderboard
 from bench.cpu import threads_per_process
 from bench.gan import variants
-from bench.study import runner, spec
+from bench.study import spec
 from bench.tracking import default_tracking_uri
 
 
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory, study_file):
-    """Two trials of seed000-fc, 10 steps each, scored on 100 samples: a chosen trial to take out."""
-    home = tmp_path_factory.mktemp("best-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCH_HOME", str(home))
-    path = study_file(home, "tiny", 2, 10)
-    # two workers: each trains on half the cores, not the thread count this process has
-    list(runner.run(spec.load(str(path)), device="cpu", workers=2, progress=False, say=lambda line: None))
-    yield home, path
-    mp.undo()
+@pytest.fixture
+def tiny_study(in_tiny_study):
+    """conftest's study (two trials of seed000-fc among them, run by two workers, each
+    training on half the cores, not the thread count this process has): a chosen trial to
+    take out. Returns (home, study file)."""
+    return in_tiny_study.home, in_tiny_study.path
 
 
 def _chosen(study_path):
-    """The leaderboard's chosen trial run of the tiny study."""
+    """The leaderboard's chosen trial run of the tiny study's seed000-fc."""
     study = spec.load(str(study_path))
-    (row,) = leaderboard.build(study.name, study.objectives, study.baseline).itertuples()
+    (row,) = [row for row in leaderboard.build(study.name, study.objectives, study.baseline).itertuples() if row.entry == "seed000-fc"]
     client = MlflowClient(default_tracking_uri())
     (run,) = client.search_runs([client.get_experiment_by_name(study.name).experiment_id],
-                                f"tags.kind = 'trial' and tags.trial = '{row.chosen_trial}'")
+                                f"tags.kind = 'trial' and tags.entry = 'seed000-fc' and tags.trial = '{row.chosen_trial}'")
     return client, run
 
 
@@ -61,7 +56,8 @@ def keep_threads():
     torch.set_num_threads(threads)
 
 
-def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_and_weights(tiny_study, bench, tmp_path, keep_threads):
+def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_and_weights(tiny_study, in_tiny_study, bench, tmp_path,
+                                                                                        keep_threads):
     home, study_path = tiny_study
     client, trial = _chosen(study_path)
     out = tmp_path / "best.toml"
@@ -72,7 +68,7 @@ def test_best_writes_the_chosen_trial_and_train_config_reproduces_its_numbers_an
     assert (saved["variant"], saved["dataset"], saved["seed"]) == ("seed000-fc", "mnist", 0)
     assert saved["threads"] == int(trial.data.tags["threads"]) == threads_per_process(2)
     assert saved["settings"] == _config_json(client, trial)  # every setting it trained with
-    assert saved["settings"]["steps"] == 10 and saved["settings"]["final_samples"] == 100
+    assert saved["settings"]["steps"] == in_tiny_study.steps and saved["settings"]["final_samples"] == 100
     assert saved["settings"]["lr_g"] == float(trial.data.params["lr_g"])  # the sampled rate, to the last bit
     assert f"trial {trial.data.tags['trial']}" in out.read_text()
     code, printed, _ = bench("best", "--study", study_path, "--entry", "seed000-fc")  # without --out: the same text on stdout

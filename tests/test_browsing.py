@@ -17,41 +17,52 @@ import pytest
 from mlflow import MlflowClient
 
 from bench import runs
-from bench.study import journal, runner, spec
+from bench.study import journal
 from bench.tracking import default_tracking_uri, free_port
 
 SERVER_START_S = 120  # a loaded 2-core machine starts an MLflow server in tens of seconds
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, study_file):
-    """A one-trial study with one repeat, and a `bench train` run of the same variant."""
-    home = tmp_path_factory.mktemp("browsing-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCH_HOME", str(home))
-    list(runner.run(spec.load(str(study_file(home, "tiny", 1, 10, repeats="[7]"))), progress=False, say=lambda line: None))
-    train_id, _ = runs.train_run("seed000-fc", steps=10, seed=3, settings=["final_samples=100"], progress=False)
-    client = MlflowClient(default_tracking_uri())
-    study = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
-    by_kind = {kind: [r for r in study if r.data.tags.get("kind") == kind] for kind in ("parent", "trial", "repeat", "summary")}
-    yield home, client, by_kind, client.get_run(train_id)
-    mp.undo()
+def tiny(tiny_study):
+    """conftest's study (two entries, two trials and two repeats each), and a `bench train`
+    run of seed000-fc in the same store (in an experiment of its own, as the study's is
+    read by other tests). Returns (home, client, seed000-fc's study runs by kind, the train run)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_HOME", str(tiny_study.home))
+        train_id, _ = runs.train_run("seed000-fc", steps=10, seed=3, settings=["final_samples=100"], progress=False, experiment="browsing")
+        client = MlflowClient(default_tracking_uri())
+        study = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.entry = 'seed000-fc'")
+        by_kind = {kind: [r for r in study if r.data.tags.get("kind") == kind] for kind in ("parent", "trial", "repeat", "summary")}
+        return tiny_study.home, client, by_kind, client.get_run(train_id)
+
+
+@pytest.fixture(autouse=True)
+def _home(tiny_study, monkeypatch):
+    """The servers and the journal are found through BENCH_HOME."""
+    monkeypatch.setenv("BENCH_HOME", str(tiny_study.home))
+
+
+def _best(trials):
+    """The trial the repeats retrain: the finished one best on the first objective, fid."""
+    return min(trials, key=lambda r: r.data.metrics["fid"])
 
 
 def test_runs_are_named_by_entry_data_set_trial_and_seed(tiny):
     _, _, by_kind, trained = tiny
     assert [r.info.run_name for r in by_kind["parent"]] == ["seed000-fc · mnist"]
-    assert [r.info.run_name for r in by_kind["trial"]] == ["seed000-fc · mnist · trial 0 · seed 0"]
-    assert [r.info.run_name for r in by_kind["repeat"]] == ["seed000-fc · mnist · repeat of trial 0 · seed 7"]
+    assert sorted(r.info.run_name for r in by_kind["trial"]) == ["seed000-fc · mnist · trial 0 · seed 0", "seed000-fc · mnist · trial 1 · seed 0"]
+    best = _best(by_kind["trial"]).data.tags["trial"]
+    assert sorted(r.info.run_name for r in by_kind["repeat"]) == [f"seed000-fc · mnist · repeat of trial {best} · seed {seed}" for seed in (1, 2)]
     assert trained.info.run_name == "seed000-fc · mnist · seed 3"
 
 
 def test_a_train_run_and_a_study_trial_log_the_same_parameters(tiny):
     _, _, by_kind, trained = tiny
-    (trial,), (repeat,) = by_kind["trial"], by_kind["repeat"]
+    trial, repeat = by_kind["trial"][0], min(by_kind["repeat"], key=lambda r: r.data.params["seed"])
     assert trained.data.params.keys() == trial.data.params.keys() == repeat.data.params.keys()
     assert {"lr_g", "steps", "final_samples", "dataset", "seed"} <= trained.data.params.keys()
-    assert (trained.data.params["seed"], trial.data.params["seed"], repeat.data.params["seed"]) == ("3", "0", "7")
+    assert (trained.data.params["seed"], trial.data.params["seed"], repeat.data.params["seed"]) == ("3", "0", "1")
 
 
 def test_the_parent_carries_its_leaderboard_row(tiny):
@@ -61,8 +72,8 @@ def test_the_parent_carries_its_leaderboard_row(tiny):
     numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
     assert {"chosen_fid", "median_fid", "repeat_fid_n", "pareto", "device_seconds"} <= numbers.keys()
     assert {k: parent.data.metrics[k] for k in numbers} == pytest.approx(numbers)
-    (trial,) = by_kind["trial"]
-    assert parent.data.metrics["chosen_fid"] == pytest.approx(trial.data.metrics["fid"]) and parent.data.metrics["repeat_fid_n"] == 1
+    chosen = _best(by_kind["trial"])
+    assert parent.data.metrics["chosen_fid"] == pytest.approx(chosen.data.metrics["fid"]) and parent.data.metrics["repeat_fid_n"] == 2
 
 
 def _answer(url: str, process: subprocess.Popen) -> bytes:
@@ -125,5 +136,5 @@ def test_optuna_dashboard_opens_the_study_journal_as_it_is(tiny):
         search = json.loads(_answer(f"{api}/{studies['tiny/mnist/seed000-fc']}", process))
     finally:
         _stop(process)
-    assert studies.keys() == {"tiny/mnist/seed000-fc", "tiny/mnist/seed000-fc/repeats"}
-    assert search["objective_names"] == ["fid"] and [t["state"] for t in search["trials"]] == ["Complete"]
+    assert studies.keys() == {f"tiny/mnist/{entry}{part}" for entry in ("seed000-fc", "seed002-fc") for part in ("", "/repeats")}
+    assert search["objective_names"] == ["fid", "kl_uniform"] and [t["state"] for t in search["trials"]] == ["Complete", "Complete"]

@@ -1,5 +1,5 @@
-"""`bench report` and `bench compare` on a real study: two entries, one trial and two
-repeats each, 20 steps (about a minute and a half on 2 CPU cores). The page is checked
+"""`bench report` and `bench compare` on a real study (``tiny_study`` in conftest.py: two
+entries, two trials and two repeats each, 20 steps, two objectives). The page is checked
 as a file (self-contained: every image inline and a PNG), as the study's summary
 artifact, and as Chromium renders it (headless: tables shown, every image decoded)."""
 
@@ -17,27 +17,10 @@ from PIL import Image
 from scipy import stats
 
 from bench import evaluator, leaderboard
-from bench.study import runner, spec
+from bench.study import spec
 from bench.tracking import default_tracking_uri
 
-STUDY = """description = "Two fully connected GANs, briefly"
-datasets = ["mnist"]
-trials = 1
-repeats = [1, 2]
-objectives = ["fid", "kl_uniform"]
-[budget]
-cpu = 20
-full = 20
-[evaluation]
-every = 10
-samples = 100
-final_samples = 100
-[variants.seed000-fc.search]
-lr_g = { type = "log-float", low = 1e-4, high = 1e-3 }
-[variants.seed002-fc.search]
-lr_d = { type = "log-float", low = 1e-4, high = 1e-3 }
-"""
-ENTRIES = ("seed000-fc", "seed002-fc")
+ENTRIES = ("seed000-fc", "seed002-fc")  # tiny_study's
 IMAGES = 1 + 3 * len(ENTRIES)  # the Pareto front, then per entry: curves, samples, mode histogram
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 # run in the page once it has loaded (images decoded): what a reader would see, as attributes of <body>
@@ -48,27 +31,22 @@ PROBE = """<script>window.addEventListener("load", () => {
 });</script>"""
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("report")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCH_HOME", str(folder / "home"))
-    path = folder / "tiny.toml"
-    path.write_text(STUDY)
-    list(runner.run(spec.load(str(path)), progress=False, say=lambda line: None))
-    yield path
-    mp.undo()
+@pytest.fixture
+def study(in_tiny_study):
+    return in_tiny_study.path
 
 
 @pytest.fixture(scope="module")
-def page(study, tmp_path_factory):
+def page(tiny_study, tmp_path_factory):
     """The page `bench report` writes, with a comparison against the study's own saved leaderboard."""
     from bench.study import page as report_page
 
     folder = tmp_path_factory.mktemp("pages")
-    plan = spec.load(str(study))
-    leaderboard.export(leaderboard.build(plan.name, plan.objectives, plan.baseline), "csv", folder / "board.csv")
-    path = report_page.write(plan, folder, compare_with=str(folder / "board.csv"), progress=False)
+    plan = spec.load(str(tiny_study.path))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_HOME", str(tiny_study.home))
+        leaderboard.export(leaderboard.build(plan.name, plan.objectives, plan.baseline), "csv", folder / "board.csv")
+        path = report_page.write(plan, folder, compare_with=str(folder / "board.csv"), progress=False)
     return path
 
 
@@ -82,7 +60,7 @@ def test_the_command_writes_one_page_named_after_the_study(study, bench, tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["tiny-report.html"]
 
 
-def test_the_page_is_self_contained_and_shows_every_part(page, study):
+def test_the_page_is_self_contained_and_shows_every_part(page, tiny_study):
     text = page.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", text) and "<link" not in text and "<script" not in text
     assert "url(" not in text and "@import" not in text  # no fetches from the CSS either
@@ -96,7 +74,7 @@ def test_the_page_is_self_contained_and_shows_every_part(page, study):
     assert alts[1:4] == ["curves of mnist/seed002-fc", "samples of mnist/seed002-fc", "mode histogram of mnist/seed002-fc"] or \
         alts[1:4] == ["curves of mnist/seed000-fc", "samples of mnist/seed000-fc", "mode histogram of mnist/seed000-fc"]
     for part in ("Leaderboard", "repeat_fid_mean [95% CI] (n)", "p_holm_vs_baseline", "Holm", "GPU-seconds", "wall time",
-                 evaluator.load("mnist").sha256, "Compared with", "B - A", "Study file", html.escape(STUDY)):
+                 evaluator.load("mnist").sha256, "Compared with", "B - A", "Study file", html.escape(tiny_study.text)):
         assert part in text, part
     assert all(f"<h3>{entry} " in text for entry in ENTRIES)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag, SourceType
 from mlflow.environment_variables import MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
@@ -202,7 +203,13 @@ class MLflowTracker(Tracker):
             self.system_metrics.start()
 
     def log_inputs(self, inputs: list[DatasetInput]) -> None:
-        self.client.log_inputs(self.run_id, datasets=inputs)
+        try:
+            self.client.log_inputs(self.run_id, datasets=inputs)
+        except MlflowException:
+            # MLflow looks a data set up, then inserts it: two workers starting their first trials
+            # together can both miss it, and the second insert fails. Retried, the look-up finds it
+            # (a failed attempt is rolled back whole); anything else fails the same way again.
+            self.client.log_inputs(self.run_id, datasets=inputs)
 
     def log_params(self, params: dict) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]

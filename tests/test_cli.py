@@ -164,7 +164,7 @@ def test_train_and_run_default_to_the_gpu_when_there_is_one(bench, monkeypatch, 
     used = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(runs, "train_run", lambda *args, **kwargs: used.append(args[5]) or ("0" * 32, trainer.Result("finished", 1, {})))
-    monkeypatch.setattr(runner, "run", lambda plan, trials, budget, device, *rest: used.append(device) or iter([]))
+    monkeypatch.setattr(runner, "run", lambda plan, trials, budget, device, *rest, **options: used.append(device) or iter([]))
     code, _, err = bench(*command)
     assert code == 0, err
     assert used == ["cuda"]

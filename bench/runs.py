@@ -90,7 +90,6 @@ def tracked_population(trackers: list[MLflowTracker], configs: list[Config], see
     """``tracked_training`` for K members trained as one population: each member's run gets
     what a solo run gets and ends as it would alone; a member that failed (its pruner, say)
     carries its ``error`` in its result, and Ctrl-C ends the members still training KILLED."""
-    results = None
     try:
         for tracker, config, seed in zip(trackers, configs, seeds):
             _log_setup(tracker, config, dataset, seed, data_root)
@@ -102,21 +101,23 @@ def tracked_population(trackers: list[MLflowTracker], configs: list[Config], see
         for tracker, result in zip(trackers, interrupted.results):
             if result.status == "interrupted":
                 _end_stopped(tracker, interrupted)
-            elif result.error is not None:
-                _end_stopped(tracker, result.error)
-            else:  # diverged before the Ctrl-C: ended as alone
-                _end_trained(tracker, result)
+            else:  # diverged or pruned before the Ctrl-C: ended as alone
+                _end_member(tracker, result)
         raise
     except BaseException as e:  # the whole population stopped (a crash in the step, a full disk)
         for tracker in trackers:
             _end_stopped(tracker, e)
         raise
     for tracker, result in zip(trackers, results):
-        if result.error is not None:
-            _end_stopped(tracker, result.error)
-        else:
-            _end_trained(tracker, result)
+        _end_member(tracker, result)
     return results
+
+
+def _end_member(tracker: MLflowTracker, result: trainer.Result) -> None:
+    if result.error is not None:
+        _end_stopped(tracker, result.error)
+    else:
+        _end_trained(tracker, result)
 
 
 def _log_setup(tracker: MLflowTracker, config: Config, dataset: str, seed: int, data_root) -> None:

@@ -266,6 +266,8 @@ class Worker:
         can train with (same setup but for the per-member settings, and, as they must resume
         together, the same checkpoint step); what cannot join any trains solo, and its run
         says why (tag ``why_solo``)."""
+        if self.options.population == 1:  # one claimed member, trained alone as always
+            return [members]
         groups: list[list[Member]] = []
         for member in members:
             member.resume_step = resume_step(self._run_dir(member), member.config, member.seed)
@@ -275,12 +277,11 @@ class Worker:
                     break
             else:
                 groups.append([member])
-        if self.options.population > 1:
-            for group in groups:
-                if len(group) == 1:
-                    group[0].why_solo = (population.why_solo([group[0].config] * 2, self.options.device)
-                                         or ("it was the only slot left to claim" if len(members) == 1
-                                             else "its settings or checkpoint step differ from every other claimed trial's"))
+        for group in groups:
+            if len(group) == 1:
+                group[0].why_solo = (population.why_solo([group[0].config] * 2, self.options.device)
+                                     or ("it was the only slot left to claim" if len(members) == 1
+                                         else "its settings or checkpoint step differ from every other claimed trial's"))
         return groups
 
     def _run_dir(self, member: Member) -> Path:

@@ -192,8 +192,10 @@ def test_an_interrupted_population_resumes_every_member_where_it_was(tmp_path, o
         _assert_same_log(_Recorder.after(ours, 14), _Recorder.after(theirs, 14 if ours.logged[0][0] == 15 else 15))
 
 
-def test_a_members_checkpoint_is_a_solo_runs(tmp_path, one_thread):
-    configs = _members()
+@pytest.mark.parametrize("extra", [[], ["update=separate-d", "remedies=historical-averaging,ema", "historical_averaging=0.1"]],
+                         ids=["plain", "second-adam+history+ema"])  # every piece of state a member writes back
+def test_a_members_checkpoint_is_a_solo_runs(tmp_path, one_thread, extra):
+    configs = _members(extra)
     dirs = [tmp_path / f"member{k}" for k in range(3)]
     with pytest.raises(KeyboardInterrupt):
         trainer.train_population(configs, SEEDS, run_dirs=dirs, trackers=[_InterruptAt(10), trainer.Tracker(), trainer.Tracker()], progress=False)

@@ -21,7 +21,7 @@ def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: 
         "config": gan.config.to_dict(),
         "gan": gan.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in _optimizers(gan).items()},
-        "history_average": {k: h.state_dict() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
+        "history_average": {k: h.state() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
         "batches": batches.state_dict(),
         "rng": torch.get_rng_state() if rng is None else rng,
         "cuda_rng": torch.cuda.get_rng_state() if gan.device.type == "cuda" else None,
@@ -40,7 +40,7 @@ def restore(gan: GAN, batches: Batches, state: dict) -> None:
         optimizer.load_state_dict(state["optimizers"][key])
     for key, history in (("g", gan.history_g), ("d", gan.history_d)):
         if history is not None:
-            history.load_state_dict(state["history_average"][key])
+            history.load_state(state["history_average"][key])
     batches.load_state_dict(state["batches"])
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] is not None and gan.device.type == "cuda":

@@ -22,10 +22,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from bench.gan import architectures, losses, orders, remedies
+from bench.gan import architectures, draws, losses, orders, remedies
 from bench.gan.architectures import Shape
 from bench.gan.config import Config, build_remedy, plugin_remedies
-from bench.gan.penalties import PENALTIES
+from bench.gan.penalties import PENALTIES, Critic
 
 NUM_CLASSES = 10
 Batch = tuple[Tensor, Tensor]  # images scaled to the config's range, labels
@@ -50,6 +50,8 @@ class GAN(nn.Module):
         self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if c.ema else None
         if c.ema:
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        if c.unrolled:  # a buffer, not c.lr_d: a population gives each member its own
+            self.register_buffer("unrolled_lr", torch.tensor(c.lr_d), persistent=False)
         self.loss = losses.get(c.loss)
         self.penalty = PENALTIES[self.loss.penalty] if self.loss.penalty else None
         self.real_target = 1 - c.label_smoothing
@@ -68,10 +70,14 @@ class GAN(nn.Module):
         self.history_d = remedies.HistoricalAverage(self.d) if c.historical_averaging else None
 
     # -- sampling -----------------------------------------------------------------
-    def noise(self, n: int) -> Tensor:
+    def noise(self, n: int, like: Tensor | None = None) -> Tensor:
+        """z for n samples; inside a step, drawn ``like`` a real batch (``draws``)."""
+        if like is None:
+            like = torch.empty(0, device=self.device)
+        shape = (n, self.config.z_dim)
         if self.config.noise == "uniform":
-            return torch.rand(n, self.config.z_dim, device=self.device) * 2 - 1
-        return torch.randn(n, self.config.z_dim, device=self.device)
+            return draws.uniform(shape, like) * 2 - 1
+        return draws.normal(shape, like)
 
     def random_labels(self, n: int) -> Tensor | None:
         if not self.config.conditional:
@@ -108,7 +114,7 @@ class GAN(nn.Module):
         """What D sees: instance noise, then PacGAN packing."""
         sigma = remedies.instance_noise_std(self.config.instance_noise, step, self.config.steps)
         if sigma:
-            x = x + sigma * torch.randn_like(x)
+            x = x + sigma * draws.normal(x.shape, x)
         return remedies.pack(x, self.config.pack)
 
     # -- the two objectives ------------------------------------------------------------
@@ -118,13 +124,13 @@ class GAN(nn.Module):
         c = self.config
         real_logits, fake_logits = self.d(real, labels), self.d(fake, labels)
         terms = {"loss_d": self.loss.fn(real_logits, fake_logits, self.real_target)[0]}
-        d_of = lambda x: self.d(x, labels)  # noqa: E731
+        critic = Critic(self.d, labels)
         if self.penalty is not None:
-            terms["d_penalty"] = c.penalty_weight * self.penalty(d_of, real, fake)
+            terms["d_penalty"] = c.penalty_weight * self.penalty(critic, real, fake)
         if c.r1:
-            terms["d_r1"] = c.r1 * PENALTIES["r1"](d_of, real, fake)
+            terms["d_r1"] = c.r1 * PENALTIES["r1"](critic, real, fake)
         if self.history_d is not None:
-            terms["d_history"] = c.historical_averaging * self.history_d.penalty()
+            terms["d_history"] = c.historical_averaging * self.history_d.penalty(self.d)
         for remedy in self.plugins:
             term = remedy.d_loss(self, real, fake, labels)
             if term is not None:
@@ -147,7 +153,7 @@ class GAN(nn.Module):
                 fake_logits = d(fake, labels)
             terms = {"loss_g": self.loss.fn(fake_logits.detach(), fake_logits)[1]}
         if self.history_g is not None:
-            terms["g_history"] = c.historical_averaging * self.history_g.penalty()
+            terms["g_history"] = c.historical_averaging * self.history_g.penalty(self.g)
         for remedy in self.plugins:
             term = remedy.g_loss(self, fake, labels)
             if term is not None:
@@ -207,13 +213,18 @@ class GAN(nn.Module):
         objective.backward()
         optimizer.step()
 
-    def _minimise_halves(self, terms: Terms, real_logits: Tensor, fake_logits: Tensor) -> None:
-        """001: D's real half (with every other term of D's objective) and its fake half,
-        each minimised by its own Adam from the same weights. A separable loss's half
-        is the loss with the other half's logits detached."""
+    def d_halves(self, terms: Terms, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """001's D objective in two: its real half (with every other term of D's objective)
+        and its fake half. A separable loss's half is the loss with the other half's
+        logits detached."""
         regularisers = sum(v for k, v in terms.items() if k != "loss_d")
         real_half = self.loss.fn(real_logits, fake_logits.detach(), self.real_target)[0] + regularisers
         fake_half = self.loss.fn(real_logits.detach(), fake_logits, self.real_target)[0]
+        return real_half, fake_half
+
+    def _minimise_halves(self, terms: Terms, real_logits: Tensor, fake_logits: Tensor) -> None:
+        """001: each half of D's objective minimised by its own Adam from the same weights."""
+        real_half, fake_half = self.d_halves(terms, real_logits, fake_logits)
         params = list(self.d.parameters())
         grads_real = torch.autograd.grad(real_half, params, retain_graph=True, allow_unused=True)
         grads_fake = torch.autograd.grad(fake_half, params, allow_unused=True)
@@ -228,13 +239,13 @@ class GAN(nn.Module):
                 for p in self.d.parameters():
                     p.clamp_(-self.config.clip, self.config.clip)
         if self.history_d is not None:
-            self.history_d.update()
+            self.history_d.update(self.d)
         for remedy in self.plugins:
             remedy.after_d_step(self)
 
     def _after_g_step(self) -> None:
         if self.history_g is not None:
-            self.history_g.update()
+            self.history_g.update(self.g)
         if self.g_ema is not None:
             remedies.ema_update(self.g_ema, self.g, self.config.ema, self.ema_updates)
         for remedy in self.plugins:
@@ -250,15 +261,20 @@ class GAN(nn.Module):
         gradient anticipates D's reaction. (The paper unrolls Adam; plain SGD at lr_d
         keeps the graph small.)"""
         c = self.config
-        params = {name: p.detach().clone().requires_grad_(True) for name, p in self.d.named_parameters()}
+        params = {name: p.detach().clone() for name, p in self.d.named_parameters()}
         buffers = {name: b.clone() for name, b in self.d.named_buffers()}
         real_in = self.d_input(real, step)
         for _ in range(c.unrolled):
-            fake_in = self.d_input(self.g(self.noise(len(real)), labels), step)
-            unrolled = Unrolled(self.d, params, buffers)
-            loss = self.loss.fn(unrolled(real_in, labels), unrolled(fake_in, labels), self.real_target)[0]
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
-            params = {name: p if g is None else p - c.lr_d * g for (name, p), g in zip(params.items(), grads)}
+            fake_in = self.d_input(self.g(self.noise(len(real), real), labels), step)
+
+            def d_loss(params, buffers):
+                unrolled = Unrolled(self.d, params, buffers)
+                return self.loss.fn(unrolled(real_in, labels), unrolled(fake_in, labels), self.real_target)[0]
+
+            # torch.func.grad, not autograd.grad: it also runs per member under a population's
+            # vmap; the buffers go in as an argument because batch norm updates them in place
+            grads = torch.func.grad(d_loss)(params, buffers)
+            params = {name: p - self.unrolled_lr * grads[name] for name, p in params.items()}
         return Unrolled(self.d, params, buffers)
 
 

@@ -16,8 +16,10 @@ gradients come from one ``autograd.grad`` of the members' summed losses: members
 share no weights, so each slice is exactly that member's gradient.
 
 Per-member hyperparameters are ``lr_g``, ``lr_d``, ``beta1`` and ``beta2``: they live in
-the stacked optimiser, not in the objectives. Everything else must be equal (loss
-weights as per-member tensors is a next step: the objectives read them as Python floats).
+the stacked optimisers, and where an objective reads one (the unrolled D's SGD steps at
+lr_d) it reads a GAN buffer, stacked like the weights. Everything else must be equal
+(loss weights as per-member tensors is a next step: the objectives read them as Python
+floats).
 
 Optimiser. ``torch.optim.Adam`` takes one lr and one pair of betas per parameter
 group, and its foreach/fused paths want scalar or 1-element tensors, so it cannot
@@ -32,15 +34,21 @@ Random streams. Solo training draws everything from the global generator after
 ``torch.manual_seed(seed)``: the initial weights, ``Batches``' first permutation, then
 per step the epoch permutations and the noise, in the order the update order asks for
 them. A member gets a ``torch.Generator`` that continues from the global state right
-after its solo construction, and every draw of the step (data order, z) is made per
-member from it, in the solo order; z is then stacked. ``vmap(randomness="error")``
+after its solo construction, and every draw of the step is made per member from it, in
+the solo order: data order, z and conditional labels here, then stacked; the draws inside
+the objectives (instance noise, penalty interpolates, the unrolled D's z, dropout masks)
+through ``draws``, whose vmap rule draws member by member. ``vmap(randomness="error")``
 guarantees nothing inside the stacked step draws from another stream.
+
+Gradients inside the objectives (gradient penalties, R1, the unrolled D) are taken with
+``torch.func.grad``, which runs under vmap; the solo step takes them the same way.
 
 Batch norm. Running statistics are stacked buffers passed to ``functional_call``;
 batch norm updates them in place under vmap, each member over its own batch only.
 
-EMA. Each member's averaged generator (``g_ema``, not trained) is stacked with the rest
-and moved towards its G after every G step, with ``remedies.ema_update``'s decay.
+Averages. Each member's averaged generator (``g_ema``, not trained) is stacked with the
+rest and moved towards its G after every G step, with ``remedies.ema_update``'s decay;
+historical averaging's means are (non-persistent) GAN buffers, stacked the same way.
 
 Members as trials. ``trainer.train_population`` gives each member a trial's bookkeeping
 (``trainer.TrialLoop``: logging, evaluation, checkpoints, divergence), as ``trainer.train``
@@ -49,14 +57,15 @@ solo ``GAN``, which is what is evaluated and checkpointed: a member's checkpoint
 run's (its random stream is the member's generator), so a population resumes from its
 members' checkpoints and any member can go on alone.
 
-Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first`` and
-``simultaneous`` are the solo orders (``orders.py``) rewritten over stacked tensors
-(the solo ones take ``len(real)`` as the batch size, which here is K).
+Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first``,
+``simultaneous`` and ``separate-d`` (two stacked Adams over D's halves) are the solo
+orders (``orders.py``) rewritten over stacked tensors (the solo ones take ``len(real)``
+as the batch size, which here is K).
 
 Exactness. Members share no weights, so only rounding can differ, and Adam turns
 rounding in near-zero gradients into full steps: a solo dcgan run on 1 thread and on 2
 already differs by 1e-2 in its losses after 20 steps. vmap's rule for ``F.linear``
-rounds differently from solo's ``addmm``, so linear layers go through ``member_linear``
+rounds differently from solo's ``addmm``, so linear layers go through ``MemberLinear``
 (below), whose stacked form is bit for bit solo's on one thread: fully connected members
 (seed000-fc) end with exactly their solo weights. Convolutions under vmap are not bit
 for bit solo's, so conv members (dcgan) match solo on the first step (losses, batch-norm
@@ -69,12 +78,10 @@ are slower than solo ones (~0.5x). Stacking pays where the step is overhead-boun
 contended threads here; GPUs, the next step).
 
 Trained solo instead (``why_solo`` says which and why): members differing in a field
-other than the four above; ``separate-d`` (two Adams on D's halves: not stacked yet);
-gradient penalties, R1 and unrolled GANs (they call ``autograd.grad`` inside the
-objective, which needs ``torch.func.grad`` under vmap); instance noise, conditional
-labels and dropout (draws inside the step from the global stream); historical
-averaging, spectral norm and plug-in remedies (state kept outside the stacked
-weights); bf16 (not verified); and non-CPU devices (not verified yet).
+other than the four above; spectral norm (its power iteration writes its vectors with
+``out=``, which vmap does not batch) and plug-in remedies (Python-side state and hooks
+per GAN); dropout layers other than ``Dropout``/``Dropout2d``; bf16 (not verified); and
+non-CPU devices (not verified yet).
 """
 
 from __future__ import annotations
@@ -87,9 +94,10 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from bench.data.batches import Batches
+from bench.gan import draws
 from bench.gan.checkpoint import restore
 from bench.gan.config import Config, plugin_remedies
-from bench.gan.model import GAN, Batch
+from bench.gan.model import GAN, NUM_CLASSES, Batch
 
 PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2")
 _BOOKKEEPING = ("log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
@@ -106,24 +114,18 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str |
     if torch.device(device).type != "cpu":
         return "populations are verified on CPU only so far"
     rejected = [
-        (c.update == "separate-d", "update=separate-d: D's two Adams over its real and fake halves are not stacked yet"),
-        (c.loss in ("wgan-gp", "dragan") or c.r1, "gradient penalties call autograd.grad inside the objective (needs torch.func.grad under vmap)"),
-        (c.unrolled, "unrolled D calls autograd.grad inside G's objective (needs torch.func.grad under vmap)"),
-        (c.instance_noise, "instance noise draws inside the step from the global stream, not the member's"),
-        (c.conditional, "conditional G draws random labels inside the step (not yet drawn per member)"),
-        (c.historical_averaging, "historical averaging keeps its running mean outside the stacked weights"),
         (c.spectral_norm, "spectral norm's power iteration is a parametrization, not stacked"),
         (c.precision != "fp32", "bf16 populations are not verified"),
         (plugin_remedies(c.remedies), "plug-in remedies keep Python-side state and hooks per GAN"),
-        (c.minibatch_discrimination, "minibatch discrimination is not verified in a population"),
     ]
     for rejected_, reason in rejected:
         if rejected_:
             return reason
     with torch.random.fork_rng(devices=[]):  # building one draws initial weights: leave the caller's stream as it was
         template = GAN(c)
-    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in template.modules()):
-        return f"{c.architecture} has dropout, which draws inside the step from the global stream"
+    other = {type(m).__name__ for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)} - {"Dropout", "Dropout2d"}
+    if other:
+        return f"{c.architecture} has {', '.join(sorted(other))}, whose masks are not drawn per member"
     return None
 
 
@@ -199,45 +201,47 @@ class StackedAdam:
 
 # -- a linear layer whose stacked form rounds as the solo one does -----------------------------
 # vmap's rule for F.linear adds the bias after a batched matmul, where solo's addmm adds it
-# inside the GEMM: a rounding apart, which Adam amplifies over steps. This op's vmap rule is
-# baddbmm, the batched addmm: bit for bit the solo forward (and its gradients) on one thread
-# (measured on this CPU build; D's one-output head keeps solo's kernel, one call per member).
-@torch.library.custom_op("bench::member_linear", mutates_args=())
-def member_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    return F.linear(x, weight, bias)
+# inside the GEMM: a rounding apart, which Adam amplifies over steps. This function's vmap
+# rule is baddbmm, the batched addmm: bit for bit the solo forward (and its gradients) on one
+# thread (measured on this CPU build; D's one-output head keeps solo's kernel, one call per
+# member). An autograd.Function, not a custom op: those do not run under torch.func.grad,
+# which gradient penalties and unrolled GANs call inside the stacked step.
+class MemberLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+
+    @staticmethod
+    def backward(ctx, grad):  # differentiable ops: penalties differentiate it again
+        x, weight = ctx.saved_tensors
+        return grad @ weight, grad.t() @ x, grad.sum(0)
+
+    @staticmethod
+    def vmap(info, in_dims, x, weight, bias):
+        x, weight, bias = (t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip((x, weight, bias), in_dims))
+        if weight.shape[1] == 1:  # one output (D's head): solo's addmm takes a matrix-vector path that baddbmm does not
+            return torch.stack([torch.addmm(b, xk, w.t()) for xk, w, b in zip(x, weight, bias)]), 0
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)), 0
 
 
-@member_linear.register_fake
-def _(x, weight, bias):
-    return x.new_empty(*x.shape[:-1], weight.shape[0])
-
-
-def _save_inputs(ctx, inputs, output):
-    ctx.save_for_backward(inputs[0], inputs[1])
-
-
-def _linear_backward(ctx, grad):
-    x, weight = ctx.saved_tensors
-    return grad @ weight, grad.t() @ x, grad.sum(0)
-
-
-def _stacked_linear(info, in_dims, x, weight, bias):
-    x, weight, bias = (t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip((x, weight, bias), in_dims))
-    if weight.shape[1] == 1:  # one output (D's head): solo's addmm takes a matrix-vector path that baddbmm does not
-        return torch.stack([torch.addmm(b, xk, w.t()) for xk, w, b in zip(x, weight, bias)]), 0
-    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)), 0
-
-
-member_linear.register_autograd(_linear_backward, setup_context=_save_inputs)
-member_linear.register_vmap(_stacked_linear)
+def _use_member_dropout(module: nn.Module) -> None:
+    """The template's dropout layers draw their masks through ``draws``: each member's own."""
+    for layer in module.modules():
+        if type(layer) in (nn.Dropout, nn.Dropout2d):
+            feature = type(layer) is nn.Dropout2d
+            layer.forward = lambda x, layer=layer, feature=feature: draws.dropout(x, layer.p, feature) if layer.training else x
 
 
 def _use_member_linear(module: nn.Module) -> None:
-    """The template's 2-D linear layers (with bias) through ``member_linear``."""
+    """The template's 2-D linear layers (with bias) through ``MemberLinear``."""
     for layer in module.modules():
         if type(layer) is nn.Linear and layer.bias is not None:
             plain = layer.forward
-            layer.forward = lambda x, layer=layer, plain=plain: member_linear(x, layer.weight, layer.bias) if x.dim() == 2 else plain(x)
+            layer.forward = lambda x, layer=layer, plain=plain: MemberLinear.apply(x, layer.weight, layer.bias) if x.dim() == 2 else plain(x)
 
 
 class _Call(nn.Module):
@@ -276,11 +280,13 @@ class Population:
         self.config, self.size = configs[0], len(configs)
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
         _use_member_linear(self.template)
-        self.params, self.buffers = stack_module_state(self.gans)
+        _use_member_dropout(self.template)
+        self.params, self.buffers = stack_module_state(self.gans)  # history means are (non-persistent) buffers
         self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}  # g_ema.*, when there, is not trained
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}
         self.opt_g = StackedAdam.stack(self.g_params, [gan.opt_g for gan in self.gans])
         self.opt_d = StackedAdam.stack(self.d_params, [gan.opt_d for gan in self.gans])
+        self.opt_d_fake = StackedAdam.stack(self.d_params, [gan.opt_d_fake for gan in self.gans]) if self.config.update == "separate-d" else None
 
     # -- per-member draws, in each member's solo order ------------------------------------
     def next_batch(self) -> Batch:
@@ -293,6 +299,12 @@ class Population:
             return torch.stack([torch.rand(n, z_dim, generator=g) * 2 - 1 for g in self.generators])
         return torch.stack([torch.randn(n, z_dim, generator=g) for g in self.generators])
 
+    def random_labels(self) -> Tensor | None:
+        """What ``GAN.random_labels`` draws, per member (None for unconditional members)."""
+        if not self.config.conditional:
+            return None
+        return torch.stack([torch.randint(0, NUM_CLASSES, (self.template.batch,), generator=g) for g in self.generators])
+
     # -- the stacked step ------------------------------------------------------------------
     def members(self, fn, detach_d: bool = False):
         """``fn(gan, *data)`` once per member, vmapped: the template GAN with that member's
@@ -300,55 +312,76 @@ class Population:
         params = {k: p.detach() if detach_d and k.startswith("d.") else p for k, p in self.params.items()}
         state = {f"gan.{k}": v for k, v in (params | self.buffers).items()}
         call = _Call(self.template, fn)
-        return lambda *data: vmap(lambda s, *d: functional_call(call, s, d), randomness="error")(state, *data)
 
-    def generate(self, z: Tensor) -> Tensor:
-        return self.members(lambda gan, z: gan.g(z))(z)
+        def run(*data):
+            in_dims = (0, *(None if d is None else 0 for d in data))  # None: unconditional members' labels
+            return vmap(lambda s, *d: functional_call(call, s, d), in_dims, randomness="error")(state, *data)
+
+        return run
+
+    def generate(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        return self.members(lambda gan, z, labels: gan.g(z, labels))(z, labels)
 
     def train_step(self, step: int) -> dict[str, Tensor]:
-        if self.template.pretrains_d(step):
-            for _ in range(self.config.d_pretrain):
-                self.d_update(*self.next_batch(), step)
-        return ORDERS[self.config.update](self, step)
+        with draws.member_streams(self.generators):  # draws inside the step: each member's own
+            if self.template.pretrains_d(step):
+                for _ in range(self.config.d_pretrain):
+                    self.d_update(*self.next_batch(), step)
+            return ORDERS[self.config.update](self, step)
 
     def d_update(self, real: Tensor, labels: Tensor, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
         if fake is None:
             with torch.no_grad():
-                fake = self.generate(self.noise())
+                fake = self.generate(self.noise(), labels)
+        halves = self.opt_d_fake is not None
 
         def objective(gan, real, fake, labels):
-            terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), gan.d_input(fake, step), None)
-            return sum(terms.values()), gan._d_stats(terms, real_logits, fake_logits)
+            terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), gan.d_input(fake, step), labels)
+            losses = gan.d_halves(terms, real_logits, fake_logits) if halves else (sum(terms.values()),)
+            return losses, gan._d_stats(terms, real_logits, fake_logits)
 
-        loss, stats = self.members(objective)(real, fake.detach(), labels)
-        self._minimise(self.opt_d, loss)
+        losses, stats = self.members(objective)(real, fake.detach(), labels)
+        if halves:  # 001: each half by its own Adam, both gradients from the same weights
+            params = list(self.d_params.values())
+            real_grads = torch.autograd.grad(losses[0].sum(), params, retain_graph=True)
+            fake_grads = torch.autograd.grad(losses[1].sum(), params)
+            self.opt_d.step(dict(zip(self.d_params, real_grads)))
+            self.opt_d_fake.step(dict(zip(self.d_params, fake_grads)))
+        else:
+            self._minimise(self.opt_d, losses[0])
         self._after_d_step()
         return stats
 
-    def g_update(self, real: Tensor, real_labels: Tensor, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
+    def g_update(self, real: Tensor, real_labels: Tensor, step: int, fake: Tensor | None = None,
+                 labels: Tensor | None = None) -> dict[str, Tensor]:
         if fake is None:
-            fake = self.generate(self.noise())
+            labels = self.random_labels()
+            fake = self.generate(self.noise(), labels)
+        unrolled = self.config.unrolled
 
-        def objective(gan, fake, real):
-            terms = gan.g_objective(gan.d_input(fake, step), None, real, None, step)
+        def objective(gan, fake, labels, real, real_labels):
+            discriminator = gan._unrolled(real, real_labels, step) if unrolled else None
+            terms = gan.g_objective(gan.d_input(fake, step), labels, real, real_labels, step, discriminator)
             return sum(terms.values()), {k: v.detach() for k, v in terms.items()}
 
-        loss, stats = self.members(objective, detach_d=True)(fake, real)
+        loss, stats = self.members(objective, detach_d=True)(fake, labels, real, real_labels)
         self._minimise(self.opt_g, loss)
         self._after_g_step()
         return stats
 
     def simultaneous_update(self, real: Tensor, labels: Tensor, step: int) -> dict[str, Tensor]:
-        fake = self.generate(self.noise())
+        fake = self.generate(self.noise(), labels)
+        unrolled = self.config.unrolled
 
-        def objectives(gan, real, fake):
+        def objectives(gan, real, fake, labels):
             fake_in = gan.d_input(fake, step)
-            d_terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), fake_in, None)
-            g_terms = gan.g_objective(fake_in, None, real, None, step, None, fake_logits)
+            d_terms, real_logits, fake_logits = gan.d_objective(gan.d_input(real, step), fake_in, labels)
+            discriminator = gan._unrolled(real, labels, step) if unrolled else None
+            g_terms = gan.g_objective(fake_in, labels, real, labels, step, discriminator, None if discriminator else fake_logits)
             stats = gan._d_stats(d_terms, real_logits, fake_logits) | {k: v.detach() for k, v in g_terms.items()}
             return sum(d_terms.values()), sum(g_terms.values()), stats
 
-        d_loss, g_loss, stats = self.members(objectives)(real, fake)
+        d_loss, g_loss, stats = self.members(objectives)(real, fake, labels)
         d_grads = torch.autograd.grad(d_loss.sum(), list(self.d_params.values()), retain_graph=True)
         g_grads = torch.autograd.grad(g_loss.sum(), list(self.g_params.values()))
         self.opt_d.step(dict(zip(self.d_params, d_grads)))  # both from the same weights, as solo
@@ -362,14 +395,29 @@ class Population:
         grads = torch.autograd.grad(loss.sum(), list(optimizer.params.values()))
         optimizer.step(dict(zip(optimizer.params, grads)))
 
+    @torch.no_grad()
     def _after_d_step(self) -> None:
         if self.config.clip:
-            with torch.no_grad():
-                for p in self.d_params.values():
-                    p.clamp_(-self.config.clip, self.config.clip)
+            for p in self.d_params.values():
+                p.clamp_(-self.config.clip, self.config.clip)
+        self._update_history("d")
 
     @torch.no_grad()
     def _after_g_step(self) -> None:
+        self._update_history("g")
+        self._update_ema()
+
+    def _update_history(self, net: str) -> None:
+        """``HistoricalAverage.update`` over the stacked means (members step together, so
+        they share the count)."""
+        history = getattr(self.template, f"history_{net}")
+        if history is None:
+            return
+        history.count += 1
+        for i, name in enumerate(history.names):
+            self.buffers[f"history_{net}.mean{i}"].lerp_(self.params[f"{net}.{name}"], 1 / history.count)
+
+    def _update_ema(self) -> None:
         """EMA of each member's G, as ``remedies.ema_update`` makes it alone, with a decay
         per member (their update counts agree, but a resumed member's is its own)."""
         if not self.config.ema:
@@ -397,10 +445,16 @@ class Population:
     def member(self, k: int) -> GAN:
         """Member ``k`` as the solo ``GAN`` it would be now, optimiser state included: what
         ``trainer`` evaluates and checkpoints (a member's checkpoint is a solo run's)."""
-        gan = self.gans[k]
-        gan.load_state_dict(self.member_state(k))
-        self.opt_g.unstack(k, gan.opt_g)
-        self.opt_d.unstack(k, gan.opt_d)
+        gan, state = self.gans[k], self.member_state(k)
+        with torch.no_grad():  # every tensor, the non-persistent history means too
+            for name, tensor in [*gan.named_parameters(), *gan.named_buffers()]:
+                tensor.copy_(state[name])
+        for net in ("g", "d"):
+            if getattr(gan, f"history_{net}") is not None:
+                getattr(gan, f"history_{net}").count = getattr(self.template, f"history_{net}").count
+        for stacked, adam in ((self.opt_g, gan.opt_g), (self.opt_d, gan.opt_d), (self.opt_d_fake, gan.opt_d_fake)):
+            if stacked is not None:
+                stacked.unstack(k, adam)
         return gan
 
 
@@ -414,8 +468,8 @@ def alternating(pop: Population, step: int) -> dict[str, Tensor]:
 
 def g_first(pop: Population, step: int) -> dict[str, Tensor]:
     real, labels = pop.next_batch()
-    fake = pop.generate(pop.noise())
-    stats = pop.g_update(real, labels, step, fake)
+    fake = pop.generate(pop.noise(), labels)
+    stats = pop.g_update(real, labels, step, fake, labels)
     stats |= pop.d_update(real, labels, step, fake)
     for _ in range(pop.config.n_critic - 1):
         stats |= pop.d_update(*pop.next_batch(), step)
@@ -428,4 +482,4 @@ def simultaneous(pop: Population, step: int) -> dict[str, Tensor]:
     return pop.simultaneous_update(*pop.next_batch(), step)
 
 
-ORDERS = {"alternating": alternating, "g-first": g_first, "simultaneous": simultaneous}
+ORDERS = {"alternating": alternating, "g-first": g_first, "simultaneous": simultaneous, "separate-d": alternating}

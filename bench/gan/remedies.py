@@ -78,27 +78,43 @@ def spectral_norm(module: nn.Module) -> None:
             spectral_norm(child)
 
 
-class HistoricalAverage:
-    """Salimans et al. 2016: penalise ||theta - mean of all past theta||^2."""
+class HistoricalAverage(nn.Module):
+    """Salimans et al. 2016: penalise ||theta - mean of all past theta||^2.
+
+    It reads the weights of the module it is given at each call, so under
+    ``functional_call`` (a population) it reads the member's. The means are buffers for
+    the same reason, non-persistent: checkpoints keep them beside the GAN's weights,
+    with the count (``state``)."""
 
     def __init__(self, module: nn.Module):
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.mean = [p.detach().clone() for p in self.params]
+        super().__init__()
+        self.names = [name for name, p in module.named_parameters() if p.requires_grad]
+        params = dict(module.named_parameters())
+        for i, name in enumerate(self.names):
+            self.register_buffer(f"mean{i}", params[name].detach().clone(), persistent=False)
         self.count = 1
 
-    def penalty(self) -> Tensor:
-        return sum(((p - m) ** 2).sum() for p, m in zip(self.params, self.mean))
+    @property
+    def mean(self) -> list[Tensor]:
+        return [getattr(self, f"mean{i}") for i in range(len(self.names))]
+
+    def _params(self, module: nn.Module) -> list[Tensor]:
+        params = dict(module.named_parameters())
+        return [params[name] for name in self.names]
+
+    def penalty(self, module: nn.Module) -> Tensor:
+        return sum(((p - m) ** 2).sum() for p, m in zip(self._params(module), self.mean))
 
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, module: nn.Module) -> None:
         self.count += 1
-        for m, p in zip(self.mean, self.params):
+        for m, p in zip(self.mean, self._params(module)):
             m.lerp_(p, 1 / self.count)
 
-    def state_dict(self) -> dict:
+    def state(self) -> dict:
         return {"mean": self.mean, "count": self.count}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state(self, state: dict) -> None:
         for m, saved in zip(self.mean, state["mean"]):
             m.copy_(saved)
         self.count = state["count"]

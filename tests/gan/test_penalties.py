@@ -4,8 +4,7 @@ import torch
 from bench.gan import penalties
 
 
-def linear(x):  # D(x) = 3 * sum(x): gradient norm 3 * sqrt(numel) everywhere
-    return 3 * x.flatten(1).sum(1)
+linear = penalties.Critic(lambda x: 3 * x.flatten(1).sum(1))  # gradient norm 3 * sqrt(numel) everywhere
 
 
 def test_gradient_penalties_on_a_linear_critic():
@@ -18,6 +17,6 @@ def test_gradient_penalties_on_a_linear_critic():
 
 def test_penalty_reaches_the_discriminator_weights():
     d = torch.nn.Linear(4, 1)
-    loss = penalties.wgan_gp(lambda x: d(x.flatten(1)).squeeze(1), torch.rand(8, 4), torch.rand(8, 4))
+    loss = penalties.wgan_gp(penalties.Critic(lambda x: d(x.flatten(1)).squeeze(1)), torch.rand(8, 4), torch.rand(8, 4))
     loss.backward()
     assert d.weight.grad is not None and d.weight.grad.abs().sum() > 0

@@ -98,11 +98,11 @@ def test_ema_generator_averages_trained_weights_only():
 def test_historical_averaging_penalises_distance_from_the_past():
     net = torch.nn.Linear(3, 1)
     history = remedies.HistoricalAverage(net)
-    assert history.penalty().item() == 0
+    assert history.penalty(net).item() == 0
     with torch.no_grad():
         net.weight.add_(1.0)
-    assert history.penalty().item() > 0
-    history.update()
+    assert history.penalty(net).item() > 0
+    history.update(net)
     assert torch.allclose(history.mean[0], net.weight - 0.5)  # mean of the two weights seen
 
 

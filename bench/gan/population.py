@@ -77,11 +77,14 @@ state leaves the cache; a population of 8 gains ~1.1x, and dcgan's stacked convo
 are slower than solo ones (~0.5x). Stacking pays where the step is overhead-bound (two
 contended threads here; GPUs, the next step).
 
+Spectral norm runs its power iteration and sigma member by member (``_spectral_norm``):
+vmap cannot batch the ``out=`` writes of torch's, and batched ``mv``/``vdot`` round
+differently. Its members' losses match solo's to 1e-5; one gradient is an ulp off.
+
 Trained solo instead (``why_solo`` says which and why): members differing in a field
-other than the four above; spectral norm (its power iteration writes its vectors with
-``out=``, which vmap does not batch) and plug-in remedies (Python-side state and hooks
-per GAN); dropout layers other than ``Dropout``/``Dropout2d``; bf16 (not verified); and
-non-CPU devices (not verified yet).
+other than the four above; plug-in remedies (Python-side state and hooks per GAN);
+dropout layers other than ``Dropout``/``Dropout2d``; bf16 (not verified); and non-CPU
+devices (not verified yet).
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from bench.data.batches import Batches
 from bench.gan import draws
@@ -114,7 +118,6 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str |
     if torch.device(device).type != "cpu":
         return "populations are verified on CPU only so far"
     rejected = [
-        (c.spectral_norm, "spectral norm's power iteration is a parametrization, not stacked"),
         (c.precision != "fp32", "bf16 populations are not verified"),
         (plugin_remedies(c.remedies), "plug-in remedies keep Python-side state and hooks per GAN"),
     ]
@@ -236,6 +239,71 @@ def _use_member_dropout(module: nn.Module) -> None:
             layer.forward = lambda x, layer=layer, feature=feature: draws.dropout(x, layer.p, feature) if layer.training else x
 
 
+def _use_member_spectral_norm(module: nn.Module) -> None:
+    """Spectral norm as torch computes it, with its matrix-vector products made member by
+    member: vmap cannot batch the power iteration's ``out=`` writes, and its batched
+    ``mv``/``vdot`` round differently from solo's."""
+    for layer in module.modules():
+        if isinstance(layer, _SpectralNorm):
+            layer.forward = lambda weight, layer=layer: _spectral_norm(layer, weight)
+
+
+def _spectral_norm(layer: _SpectralNorm, weight: Tensor) -> Tensor:
+    """``_SpectralNorm.forward`` for 2-D and larger weights."""
+    weight_mat = layer._reshape_weight_to_matrix(weight)
+    if layer.training:
+        with torch.no_grad():
+            for _ in range(layer.n_power_iterations):
+                u, v = _PowerIteration.apply(weight_mat, layer._v, layer.eps)
+                layer._u.copy_(u)
+                layer._v.copy_(v)
+    return weight / _Sigma.apply(weight_mat, layer._u.clone(), layer._v.clone())
+
+
+def _per_member(info, in_dims, *tensors):
+    return zip(*(t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip(tensors, in_dims)))
+
+
+class _PowerIteration(torch.autograd.Function):
+    """One step of spectral norm's power iteration (no gradient), per member under vmap."""
+
+    @staticmethod
+    def forward(weight_mat: Tensor, v: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+        u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=eps)
+        return u, F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=eps)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, weight_mat, v, eps):
+        u, v = zip(*(_PowerIteration.forward(w, vk, eps) for w, vk in _per_member(info, in_dims[:2], weight_mat, v)))
+        return (torch.stack(u), torch.stack(v)), (0, 0)
+
+
+class _Sigma(torch.autograd.Function):
+    """u . (W v) with u and v constants, per member under vmap; its gradient is solo
+    autograd's, (grad * u) outer v."""
+
+    @staticmethod
+    def forward(weight_mat: Tensor, u: Tensor, v: Tensor) -> Tensor:
+        return torch.vdot(u, torch.mv(weight_mat, v))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1], inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, v = ctx.saved_tensors
+        return torch.outer(grad * u, v), None, None
+
+    @staticmethod
+    def vmap(info, in_dims, weight_mat, u, v):
+        return torch.stack([_Sigma.forward(*member) for member in _per_member(info, in_dims, weight_mat, u, v)]), 0
+
+
 def _use_member_linear(module: nn.Module) -> None:
     """The template's 2-D linear layers (with bias) through ``MemberLinear``."""
     for layer in module.modules():
@@ -281,6 +349,7 @@ class Population:
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
         _use_member_linear(self.template)
         _use_member_dropout(self.template)
+        _use_member_spectral_norm(self.template)
         self.params, self.buffers = stack_module_state(self.gans)  # history means are (non-persistent) buffers
         self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}  # g_ema.*, when there, is not trained
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}

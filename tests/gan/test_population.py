@@ -48,7 +48,7 @@ def _relative(a, b):
     return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
 
 
-def _assert_members_match_solo(variant, settings, images, labels, steps=20):
+def _assert_members_match_solo(variant, settings, images, labels, steps=20, weights_tolerance=TOLERANCE):
     configs = _configs(variant, settings)
     population = Population(configs, SEEDS, images, labels)
     stacked = [population.train_step(step) for step in range(steps)]
@@ -60,7 +60,7 @@ def _assert_members_match_solo(variant, settings, images, labels, steps=20):
                 assert _relative(ours[key][k], value) <= TOLERANCE, (k, step, key)
         member = population.member_state(k)
         for name, value in gan.state_dict().items():
-            assert _relative(member[name], value) <= TOLERANCE, (k, name)
+            assert _relative(member[name], value) <= weights_tolerance, (k, name)
 
 
 # Every update order and every remedy family the population stacks, in the default run:
@@ -82,6 +82,12 @@ def _assert_members_match_solo(variant, settings, images, labels, steps=20):
 ])
 def test_each_member_trains_as_alone(variant, settings, data):
     _assert_members_match_solo(variant, settings, *data)
+
+
+def test_spectral_norm_members_train_as_alone(data):
+    """Its losses match to 1e-5 like the rest; one layer's weight gradient is one ulp
+    off solo's (measured), which Adam's first steps turn into ~2e-5 in the weights."""
+    _assert_members_match_solo("seed000-fc", ["remedies=spectral-norm", "update=alternating"], *data, weights_tolerance=1e-4)
 
 
 @pytest.mark.long
@@ -107,7 +113,6 @@ def test_batch_norm_is_per_member(data):
 
 
 @pytest.mark.parametrize("variant, settings, device, reason", [
-    ("seed000-fc", ["remedies=spectral-norm"], "cpu", "spectral norm"),
     ("seed000-fc", ["precision=bf16"], "cpu", "bf16"),
     ("seed000-fc", ["remedies=tinygan:ModeSeeking:0.5"], "cpu", "plug-in remedies"),
     ("seed000-fc", [], "meta", "verified on CPU only"),

@@ -156,9 +156,9 @@ def test_claimed_trials_that_cannot_train_together_are_grouped_and_the_loners_sa
     study = spec.load("smoke")
     options = worker.Options(str(study.path), 4, "cpu", "cpu", None, f"sqlite:///{tmp_path}/m.db", population=4)
     fc = variants.get("seed000-fc")
-    configs = [fc.config(["lr_g=1e-4"]), fc.config(["lr_g=2e-4"]), fc.config(["remedies=spectral-norm"]), fc.config(["lr_d=1e-3"])]
+    configs = [fc.config(["lr_g=1e-4"]), fc.config(["lr_g=2e-4"]), fc.config(["precision=bf16"]), fc.config(["lr_d=1e-3"])]
     members = [worker.Member(SimpleNamespace(study=SimpleNamespace(study_name="s/mnist/fc"), user_attrs={"slot": k}), 0, c)
                for k, c in enumerate(configs)]
     groups = worker.Worker(options)._populations(members)
     assert [[m.trial.user_attrs["slot"] for m in g] for g in groups] == [[0, 1, 3], [2]]
-    assert "spectral norm" in groups[1][0].why_solo and all(m.why_solo is None for m in groups[0])
+    assert "bf16" in groups[1][0].why_solo and all(m.why_solo is None for m in groups[0])

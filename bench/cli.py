@@ -437,6 +437,17 @@ def ui(
         pass
 
 
+def _sizes(text: str) -> list[int]:
+    """``--population 1,4,16,64`` as [1, 4, 16, 64]."""
+    try:
+        sizes = [int(k) for k in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise BenchError(f"--population {text!r}: give population sizes >= 1, comma-separated, e.g. --population 1,4,16,64")
+    return sizes
+
+
 @app.command()
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
@@ -445,7 +456,7 @@ def speed(
     steps: int = typer.Option(300, min=1, help="--variant: training steps timed in each loop."),
     device: str = typer.Option("cpu"),
     repeats: int = typer.Option(3, min=1, help="--metrics: best of this many runs."),
-    population: int = typer.Option(0, min=0, help="--variant: time K members as one population against K solo runs in turn."),
+    population: Optional[str] = typer.Option(None, metavar="K[,K...]", help="--variant: time K members as one population against K solo runs in turn, for each K (e.g. 1,4,16,64), with FLOPs and MFU."),
 ) -> None:
     """Speed benchmarks, measured side by side in one process against a plain baseline."""
     from bench.runs import check_device
@@ -462,6 +473,6 @@ def speed(
         from bench.speed.trainer import run
 
         variants.get(variant)
-        lines = run(variant, steps, device, population=population)
+        lines = run(variant, steps, device, population=_sizes(population) if population else None)
     for line in lines:
         typer.echo(line)

@@ -50,8 +50,11 @@ class GAN(nn.Module):
         self.g_ema = copy.deepcopy(self.g).requires_grad_(False) if c.ema else None
         if c.ema:
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        if c.unrolled:  # a buffer, not c.lr_d: a population gives each member its own
-            self.register_buffer("unrolled_lr", torch.tensor(c.lr_d), persistent=False)
+        # what the objectives weigh their terms by: buffers, not Python floats, so that a
+        # population stacks them and its members may differ in them (population.PER_MEMBER)
+        for name, value in (("penalty_weight", c.penalty_weight), ("r1_weight", c.r1),
+                            ("history_weight", c.historical_averaging), ("unrolled_lr", c.lr_d)):
+            self.register_buffer(name, torch.tensor(float(value)), persistent=False)
         self.loss = losses.get(c.loss)
         self.penalty = PENALTIES[self.loss.penalty] if self.loss.penalty else None
         self.real_target = 1 - c.label_smoothing
@@ -126,11 +129,11 @@ class GAN(nn.Module):
         terms = {"loss_d": self.loss.fn(real_logits, fake_logits, self.real_target)[0]}
         critic = Critic(self.d, labels)
         if self.penalty is not None:
-            terms["d_penalty"] = c.penalty_weight * self.penalty(critic, real, fake)
+            terms["d_penalty"] = self.penalty_weight * self.penalty(critic, real, fake)
         if c.r1:
-            terms["d_r1"] = c.r1 * PENALTIES["r1"](critic, real, fake)
+            terms["d_r1"] = self.r1_weight * PENALTIES["r1"](critic, real, fake)
         if self.history_d is not None:
-            terms["d_history"] = c.historical_averaging * self.history_d.penalty(self.d)
+            terms["d_history"] = self.history_weight * self.history_d.penalty(self.d)
         for remedy in self.plugins:
             term = remedy.d_loss(self, real, fake, labels)
             if term is not None:
@@ -153,7 +156,7 @@ class GAN(nn.Module):
                 fake_logits = d(fake, labels)
             terms = {"loss_g": self.loss.fn(fake_logits.detach(), fake_logits)[1]}
         if self.history_g is not None:
-            terms["g_history"] = c.historical_averaging * self.history_g.penalty(self.g)
+            terms["g_history"] = self.history_weight * self.history_g.penalty(self.g)
         for remedy in self.plugins:
             term = remedy.g_loss(self, fake, labels)
             if term is not None:

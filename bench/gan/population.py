@@ -15,11 +15,11 @@ exactly as ``trainer.train`` builds it, so its initial weights are its solo weig
 gradients come from one ``autograd.grad`` of the members' summed losses: members
 share no weights, so each slice is exactly that member's gradient.
 
-Per-member hyperparameters are ``lr_g``, ``lr_d``, ``beta1`` and ``beta2``: they live in
-the stacked optimisers, and where an objective reads one (the unrolled D's SGD steps at
-lr_d) it reads a GAN buffer, stacked like the weights. Everything else must be equal
-(loss weights as per-member tensors is a next step: the objectives read them as Python
-floats).
+Per-member hyperparameters (``PER_MEMBER``): ``lr_g``, ``lr_d``, ``beta1`` and ``beta2`` live
+in the stacked optimisers; the weights of the objectives' terms (``penalty_weight``,
+``r1``, ``historical_averaging``) and the unrolled D's lr are GAN buffers, stacked like
+the weights; ``clip`` bounds each member's D by its own value. Members must agree on
+which terms are on (``SWITCHES``: a weight of 0 drops the term), and on everything else.
 
 Optimiser. ``torch.optim.Adam`` takes one lr and one pair of betas per parameter
 group, and its foreach/fused paths want scalar or 1-element tensors, so it cannot
@@ -82,7 +82,7 @@ vmap cannot batch the ``out=`` writes of torch's, and batched ``mv``/``vdot`` ro
 differently. Its members' losses match solo's to 1e-5; one gradient is an ulp off.
 
 Trained solo instead (``why_solo`` says which and why): members differing in a field
-other than the four above; plug-in remedies (Python-side state and hooks per GAN);
+other than the per-member ones; plug-in remedies (Python-side state and hooks per GAN);
 dropout layers other than ``Dropout``/``Dropout2d``; bf16 (not verified); and non-CPU
 devices (not verified yet).
 """
@@ -103,19 +103,26 @@ from bench.gan.checkpoint import restore
 from bench.gan.config import Config, plugin_remedies
 from bench.gan.model import GAN, NUM_CLASSES, Batch
 
-PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2")
-_BOOKKEEPING = ("log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every")
+PER_MEMBER = ("lr_g", "lr_d", "beta1", "beta2", "penalty_weight", "r1", "historical_averaging", "clip")
+SWITCHES = ("r1", "historical_averaging", "clip")  # 0 turns these off: members must agree on on or off
+# remedies= only records what set the fields above it (a plug-in remedy trains solo anyway)
+_BOOKKEEPING = ("log_every", "eval_every", "eval_samples", "final_samples", "checkpoint_every", "remedies")
 
 
-def why_solo(configs: list[Config], device: str | torch.device = "cpu") -> str | None:
-    """Why these configs cannot train as one population, or None when they can."""
+def why_solo(configs: list[Config], device: str | torch.device = "cpu", any_device: bool = False) -> str | None:
+    """Why these configs cannot train as one population, or None when they can.
+    ``any_device``: skip the device check, to measure or verify a population on a device
+    where it is not verified yet (``bench speed``, the GPU tests)."""
     first = configs[0].to_dict()
     for config in configs[1:]:
-        differing = [k for k, v in config.to_dict().items() if v != first[k] and k not in PER_MEMBER + _BOOKKEEPING]
+        values = config.to_dict()
+        differing = [k for k, v in values.items() if v != first[k] and k not in PER_MEMBER + _BOOKKEEPING]
+        differing += [k for k in SWITCHES if bool(values[k]) != bool(first[k])]
         if differing:
-            return f"members differ in {', '.join(differing)}; a population shares everything but {', '.join(PER_MEMBER)}"
+            return (f"members differ in {', '.join(differing)}; a population shares everything but "
+                    f"{', '.join(PER_MEMBER)} (of which {', '.join(SWITCHES)} on in all or none)")
     c = configs[0]
-    if torch.device(device).type != "cpu":
+    if torch.device(device).type != "cpu" and not any_device:
         return "populations are verified on CPU only so far"
     rejected = [
         (c.precision != "fp32", "bf16 populations are not verified"),
@@ -327,10 +334,10 @@ class Population:
     """K members trained as one stacked model; ``train_step`` returns ``[K]`` stats."""
 
     def __init__(self, configs: list[Config], seeds: list[int], images: Tensor, labels: Tensor, device: str = "cpu",
-                 checkpoints: list[dict | None] | None = None):
+                 checkpoints: list[dict | None] | None = None, any_device: bool = False):
         """Members built as ``trainer.train`` builds a solo run, each resumed from its
         checkpoint where ``checkpoints`` has one (all at the same step)."""
-        reason = why_solo(configs, device)
+        reason = why_solo(configs, device, any_device)
         if reason:
             raise ValueError(f"cannot train as a population: {reason}")
         self.gans, self.batches, self.generators = [], [], []
@@ -341,11 +348,13 @@ class Population:
             batches = MemberBatches(images, labels, config.image_range, generator)
             if state is not None:
                 restore(gan, batches, state)  # sets the global stream to the member's saved one
-            generator.set_state(torch.get_rng_state())  # the member's stream goes on where solo's would
+            # the member's stream goes on where solo's would (on CUDA solo draws from the device's stream)
+            generator.set_state(torch.cuda.get_rng_state(device) if generator.device.type == "cuda" else torch.get_rng_state())
             self.gans.append(gan)
             self.batches.append(batches)
             self.generators.append(generator)
         self.config, self.size = configs[0], len(configs)
+        self.clip = torch.tensor([c.clip for c in configs], device=device)
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
         _use_member_linear(self.template)
         _use_member_dropout(self.template)
@@ -468,7 +477,8 @@ class Population:
     def _after_d_step(self) -> None:
         if self.config.clip:
             for p in self.d_params.values():
-                p.clamp_(-self.config.clip, self.config.clip)
+                bound = self.clip.view(-1, *[1] * (p.dim() - 1))
+                p.clamp_(-bound, bound)
         self._update_history("d")
 
     @torch.no_grad()

@@ -81,8 +81,8 @@ def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int)
 
 
 def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: int, steps: int) -> tuple[float, float]:
-    """Aggregate member-steps per second of ``size`` solo runs one after the other, and of
-    the same members (seeds 0..size-1) trained as one population."""
+    """Aggregate member-steps per second of ``size`` solo runs one after the other (bench's
+    loop: graphed on CUDA), and of the same members (seeds 0..size-1) as one population."""
     from bench.gan.population import Population
 
     start = time.perf_counter()
@@ -91,11 +91,37 @@ def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: i
         gan = GAN(config, images.shape[1], images.device)
         bench_loop(gan, images, labels, steps)
     solo = size * steps / (time.perf_counter() - start)
-    population = Population([config] * size, list(range(size)), images, labels, str(images.device))
+    population = Population([config] * size, list(range(size)), images, labels, str(images.device), any_device=True)
     start = time.perf_counter()
     for step in range(steps):
         population.train_step(step)
+    _sync(images.device)
     return solo, size * steps / (time.perf_counter() - start)
+
+
+def step_flops(config, images: torch.Tensor, labels: torch.Tensor) -> int:
+    """FLOPs of one solo train step, counted by torch.utils.flop_counter (matrix products
+    and convolutions, forward and backward; what a member's step costs in a population too)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    gan = GAN(config, images.shape[1], images.device)
+    batches = Batches(images, labels, config.image_range)
+    gan.train_step(batches, 0)  # outside the count: Adam's first step allocates its state
+    with FlopCounterMode(display=False) as counter:
+        gan.train_step(batches, 1)
+    return counter.get_total_flops()
+
+
+# dense TF32 tensor-core peaks (FLOP/s), matched against torch.cuda.get_device_name()
+TF32_PEAKS = {"H200": 494.7e12, "H100": 494.7e12, "A100": 156e12, "L40S": 183e12, "L4": 60e12}
+
+
+def tf32_peak(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in TF32_PEAKS.items() if key in name), None)
 
 
 def _sync(device: torch.device) -> None:
@@ -103,7 +129,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def run(variant: str, steps: int, device: str, dataset: str = "mnist", population: int = 0) -> Iterator[str]:
+def run(variant: str, steps: int, device: str, dataset: str = "mnist", population: list[int] | None = None) -> Iterator[str]:
     # Same math in both loops: alternating non-saturating updates, no remedies.
     config = variants.get(variant).config(["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedies="])
     device = torch.device(device)
@@ -115,7 +141,7 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist", populatio
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     yield f"variant {variant} on {dataset}, batch {config.batch_size}, {steps} steps each, device {device.type} ({name})"
     if population:
-        yield from _population_lines(config, images, labels, population, steps)
+        yield from _population_lines(config, images, labels, population, steps, cpu_images)
         return
     torch.manual_seed(0)
     warm = GAN(config, images.shape[1], device)
@@ -135,15 +161,29 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist", populatio
         yield f"goal for {variant} on {device.type}: >= {goal:g}x -> {'met' if ours / theirs >= goal else 'NOT met'}"
 
 
-def _population_lines(config, images, labels, size: int, steps: int) -> Iterator[str]:
+def _population_lines(config, images, labels, sizes: list[int], steps: int, cpu_images) -> Iterator[str]:
     from bench.gan.population import why_solo
 
-    reason = why_solo([config] * size, images.device)
+    size = max(sizes)
+    reason = why_solo([config] * size, images.device, any_device=True)  # a measurement: any device
     if reason:
         yield f"cannot train as a population: {reason}"
         return
+    unverified = why_solo([config] * size, images.device)
+    if unverified:
+        yield f"measured although {unverified} (bench run trains these trials alone here)"
+    flops = step_flops(config, images, labels)
+    peak = tf32_peak(images.device)
+    torch.manual_seed(0)
+    plain = plain_loop(GAN(config, images.shape[1], images.device), cpu_images, min(steps, 50))
     population_loops(config, images, labels, 2, min(steps, 5))  # warm-up: allocator, vmap's first calls
-    solo, stacked = population_loops(config, images, labels, size, steps)
-    yield f"{size} solo runs in turn:      {solo:9.1f} member-steps/s"
-    yield f"population of {size}:          {stacked:9.1f} member-steps/s"
-    yield f"population speed-up: {stacked / solo:.2f}x (goal >= 2x)"
+    yield f"one member step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter); plain PyTorch loop: {plain:.1f} steps/s"
+    yield (f"{'K':>4} {'population':>12} {'K solo in turn':>15} {'speed-up':>9} {'vs plain':>9} {'TFLOP/s':>8} "
+           f"{'MFU (TF32)' if peak else 'MFU':>10}")
+    for k in sizes:
+        solo, stacked = population_loops(config, images, labels, k, steps)
+        achieved = stacked * flops
+        mfu = f"{achieved / peak:.1%}" if peak else "no peak"
+        yield (f"{k:>4} {stacked:>12.1f} {solo:>15.1f} {stacked / solo:>8.2f}x {stacked / plain:>8.2f}x "
+               f"{achieved / 1e12:>8.3f} {mfu:>10}")
+    yield "population and solo columns: member-steps/s, aggregate; goal >= 2x speed-up (CPU, seed000-fc, K=8)"

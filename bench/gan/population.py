@@ -64,22 +64,19 @@ as the batch size, which here is K).
 
 Exactness. Members share no weights, so only rounding can differ, and Adam turns
 rounding in near-zero gradients into full steps: a solo dcgan run on 1 thread and on 2
-already differs by 1e-2 in its losses after 20 steps. vmap's rule for ``F.linear``
-rounds differently from solo's ``addmm``, so linear layers go through ``MemberLinear``
-(below), whose stacked form is bit for bit solo's on one thread: fully connected members
-(seed000-fc) end with exactly their solo weights. Convolutions under vmap are not bit
-for bit solo's, so conv members (dcgan) match solo on the first step (losses, batch-norm
-statistics) and then drift as a solo run does on another thread count.
+already differs by 1e-2 in its losses after 20 steps. Where vmap's batched kernels round
+differently from solo's (linear layers, spectral norm) or cannot batch a layer at all,
+``member_layers`` rewrites the template's layers: fully connected members (seed000-fc)
+end with exactly their solo weights (with spectral norm, losses to 1e-5 and one gradient
+an ulp off). Convolutions under vmap are not bit for bit solo's, so conv members (dcgan)
+match solo on the first step (losses, batch-norm statistics) and then drift as a solo
+run does on another thread count.
 
 Speed (CPU, measured with ``bench speed --population``): at one thread a seed000-fc step
 is half GEMMs, which are no faster batched, and a quarter Adam, whose K-times larger
 state leaves the cache; a population of 8 gains ~1.1x, and dcgan's stacked convolutions
 are slower than solo ones (~0.5x). Stacking pays where the step is overhead-bound (two
 contended threads here; GPUs, the next step).
-
-Spectral norm runs its power iteration and sigma member by member (``_spectral_norm``):
-vmap cannot batch the ``out=`` writes of torch's, and batched ``mv``/``vdot`` round
-differently. Its members' losses match solo's to 1e-5; one gradient is an ulp off.
 
 Trained solo instead (``why_solo`` says which and why): members differing in a field
 other than the per-member ones; plug-in remedies (Python-side state and hooks per GAN);
@@ -92,13 +89,11 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
-from torch.nn.utils.parametrizations import _SpectralNorm
 
 from bench.data.batches import Batches
-from bench.gan import draws
+from bench.gan import draws, member_layers
 from bench.gan.checkpoint import restore
 from bench.gan.config import Config, plugin_remedies
 from bench.gan.model import GAN, NUM_CLASSES, Batch
@@ -209,116 +204,6 @@ class StackedAdam:
             p.add_(self._per_member(neg_step_size, p) * m / denom)  # addcdiv_: (value * t1) / t2
 
 
-# -- a linear layer whose stacked form rounds as the solo one does -----------------------------
-# vmap's rule for F.linear adds the bias after a batched matmul, where solo's addmm adds it
-# inside the GEMM: a rounding apart, which Adam amplifies over steps. This function's vmap
-# rule is baddbmm, the batched addmm: bit for bit the solo forward (and its gradients) on one
-# thread (measured on this CPU build; D's one-output head keeps solo's kernel, one call per
-# member). An autograd.Function, not a custom op: those do not run under torch.func.grad,
-# which gradient penalties and unrolled GANs call inside the stacked step.
-class MemberLinear(torch.autograd.Function):
-    @staticmethod
-    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return F.linear(x, weight, bias)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0], inputs[1])
-
-    @staticmethod
-    def backward(ctx, grad):  # differentiable ops: penalties differentiate it again
-        x, weight = ctx.saved_tensors
-        return grad @ weight, grad.t() @ x, grad.sum(0)
-
-    @staticmethod
-    def vmap(info, in_dims, x, weight, bias):
-        x, weight, bias = (t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip((x, weight, bias), in_dims))
-        if weight.shape[1] == 1:  # one output (D's head): solo's addmm takes a matrix-vector path that baddbmm does not
-            return torch.stack([torch.addmm(b, xk, w.t()) for xk, w, b in zip(x, weight, bias)]), 0
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)), 0
-
-
-def _use_member_dropout(module: nn.Module) -> None:
-    """The template's dropout layers draw their masks through ``draws``: each member's own."""
-    for layer in module.modules():
-        if type(layer) in (nn.Dropout, nn.Dropout2d):
-            feature = type(layer) is nn.Dropout2d
-            layer.forward = lambda x, layer=layer, feature=feature: draws.dropout(x, layer.p, feature) if layer.training else x
-
-
-def _use_member_spectral_norm(module: nn.Module) -> None:
-    """Spectral norm as torch computes it, with its matrix-vector products made member by
-    member: vmap cannot batch the power iteration's ``out=`` writes, and its batched
-    ``mv``/``vdot`` round differently from solo's."""
-    for layer in module.modules():
-        if isinstance(layer, _SpectralNorm):
-            layer.forward = lambda weight, layer=layer: _spectral_norm(layer, weight)
-
-
-def _spectral_norm(layer: _SpectralNorm, weight: Tensor) -> Tensor:
-    """``_SpectralNorm.forward`` for 2-D and larger weights."""
-    weight_mat = layer._reshape_weight_to_matrix(weight)
-    if layer.training:
-        with torch.no_grad():
-            for _ in range(layer.n_power_iterations):
-                u, v = _PowerIteration.apply(weight_mat, layer._v, layer.eps)
-                layer._u.copy_(u)
-                layer._v.copy_(v)
-    return weight / _Sigma.apply(weight_mat, layer._u.clone(), layer._v.clone())
-
-
-def _per_member(info, in_dims, *tensors):
-    return zip(*(t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip(tensors, in_dims)))
-
-
-class _PowerIteration(torch.autograd.Function):
-    """One step of spectral norm's power iteration (no gradient), per member under vmap."""
-
-    @staticmethod
-    def forward(weight_mat: Tensor, v: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-        u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=eps)
-        return u, F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=eps)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass
-
-    @staticmethod
-    def vmap(info, in_dims, weight_mat, v, eps):
-        u, v = zip(*(_PowerIteration.forward(w, vk, eps) for w, vk in _per_member(info, in_dims[:2], weight_mat, v)))
-        return (torch.stack(u), torch.stack(v)), (0, 0)
-
-
-class _Sigma(torch.autograd.Function):
-    """u . (W v) with u and v constants, per member under vmap; its gradient is solo
-    autograd's, (grad * u) outer v."""
-
-    @staticmethod
-    def forward(weight_mat: Tensor, u: Tensor, v: Tensor) -> Tensor:
-        return torch.vdot(u, torch.mv(weight_mat, v))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1], inputs[2])
-
-    @staticmethod
-    def backward(ctx, grad):
-        u, v = ctx.saved_tensors
-        return torch.outer(grad * u, v), None, None
-
-    @staticmethod
-    def vmap(info, in_dims, weight_mat, u, v):
-        return torch.stack([_Sigma.forward(*member) for member in _per_member(info, in_dims, weight_mat, u, v)]), 0
-
-
-def _use_member_linear(module: nn.Module) -> None:
-    """The template's 2-D linear layers (with bias) through ``MemberLinear``."""
-    for layer in module.modules():
-        if type(layer) is nn.Linear and layer.bias is not None:
-            plain = layer.forward
-            layer.forward = lambda x, layer=layer, plain=plain: MemberLinear.apply(x, layer.weight, layer.bias) if x.dim() == 2 else plain(x)
-
-
 class _Call(nn.Module):
     """``fn(gan, *args)`` as a module's forward, which is what ``functional_call`` calls."""
 
@@ -356,9 +241,7 @@ class Population:
         self.config, self.size = configs[0], len(configs)
         self.clip = torch.tensor([c.clip for c in configs], device=device)
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
-        _use_member_linear(self.template)
-        _use_member_dropout(self.template)
-        _use_member_spectral_norm(self.template)
+        member_layers.per_member(self.template)
         self.params, self.buffers = stack_module_state(self.gans)  # history means are (non-persistent) buffers
         self.g_params = {k: p for k, p in self.params.items() if k.startswith("g.")}  # g_ema.*, when there, is not trained
         self.d_params = {k: p for k, p in self.params.items() if k.startswith("d.")}

@@ -217,9 +217,9 @@ class TrialLoop:
     def checkpoint_due(self) -> bool:
         return self.path is not None and self.done % self.config.checkpoint_every == 0
 
-    def save(self, gan: GAN, batches: Batches, rng: Tensor | None = None) -> None:
+    def save(self, gan: GAN, batches: Batches, stream: Tensor | None = None) -> None:
         if self.path is not None:
-            atomic_torch_save(checkpoint_state(gan, batches, self.done, self.seed, self.dataset, self.history, self.sums, rng), self.path)
+            atomic_torch_save(checkpoint_state(gan, batches, self.done, self.seed, self.dataset, self.history, self.sums, stream), self.path)
 
     def to_result(self) -> Result:
         return Result(self.status, self.done, self.result, self.history, self.path, self.error)

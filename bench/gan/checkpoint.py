@@ -12,8 +12,10 @@ from bench.gan.model import GAN
 
 
 def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: str, history: list, sums: dict,
-                     rng: Tensor | None = None) -> dict:
-    """A run's state at ``step``; ``rng``: the random stream it draws from (default: torch's global one)."""
+                     stream: Tensor | None = None) -> dict:
+    """A run's state at ``step``; ``stream``: the state of the random stream it draws from, when
+    not torch's global one for its device (a population member's generator)."""
+    cuda = gan.device.type == "cuda"
     return {
         "step": step,
         "seed": seed,
@@ -23,8 +25,8 @@ def checkpoint_state(gan: GAN, batches: Batches, step: int, seed: int, dataset: 
         "optimizers": {k: o.state_dict() for k, o in _optimizers(gan).items()},
         "history_average": {k: h.state() for k, h in (("g", gan.history_g), ("d", gan.history_d)) if h is not None},
         "batches": batches.state_dict(),
-        "rng": torch.get_rng_state() if rng is None else rng,
-        "cuda_rng": torch.cuda.get_rng_state() if gan.device.type == "cuda" else None,
+        "rng": stream if stream is not None and not cuda else torch.get_rng_state(),
+        "cuda_rng": (stream if stream is not None else torch.cuda.get_rng_state(gan.device)) if cuda else None,
         "history": history,
         "sums": sums,
     }
@@ -44,4 +46,4 @@ def restore(gan: GAN, batches: Batches, state: dict) -> None:
     batches.load_state_dict(state["batches"])
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] is not None and gan.device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"])
+        torch.cuda.set_rng_state(state["cuda_rng"], gan.device)

@@ -87,13 +87,15 @@ devices (not verified yet).
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from bench.data.batches import Batches
-from bench.gan import draws, member_layers
+from bench.gan import architectures, draws, member_layers
+from bench.gan.architectures import Shape
 from bench.gan.checkpoint import restore
 from bench.gan.config import Config, plugin_remedies
 from bench.gan.model import GAN, NUM_CLASSES, Batch
@@ -126,12 +128,18 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu", any_devi
     for rejected_, reason in rejected:
         if rejected_:
             return reason
-    with torch.random.fork_rng(devices=[]):  # building one draws initial weights: leave the caller's stream as it was
-        template = GAN(c)
-    other = {type(m).__name__ for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)} - {"Dropout", "Dropout2d"}
+    shape = Shape(1, c.image_size, c.z_dim, NUM_CLASSES if c.conditional else 0, c.pack)
+    other = _dropout_layers(c.architecture, shape, tuple((k, getattr(c, k)) for k in architectures.OPTIONS)) - {"Dropout", "Dropout2d"}
     if other:
         return f"{c.architecture} has {', '.join(sorted(other))}, whose masks are not drawn per member"
     return None
+
+
+@functools.cache  # workers ask for every claimed trial; the answer is the architecture's
+def _dropout_layers(architecture: str, shape: Shape, options: tuple) -> frozenset[str]:
+    with torch.random.fork_rng(devices=[]):  # building draws initial weights: leave the caller's stream as it was
+        nets = architectures.build(architecture, shape, dict(options))
+    return frozenset(type(m).__name__ for net in nets for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd))
 
 
 class MemberBatches(Batches):

@@ -182,3 +182,13 @@ def test_speed_compares_a_population_with_solo_runs_in_turn(bench, monkeypatch):
     monkeypatch.setattr("bench.gan.population.why_solo", lambda *args, **kwargs: "plug-in remedies keep Python-side state")
     code, out, _ = bench("speed", "--variant", "seed000-fc", "--population", "2", "--steps", "3")
     assert code == 0 and "cannot train as a population: plug-in remedies keep Python-side state" in out and "K solo in turn" not in out
+
+
+def test_every_entry_of_the_main_study_stacks():
+    """The README promises it: on CPU no entry of mode-collapse falls back to solo."""
+    from bench.study import spec
+
+    study = spec.load("mode-collapse")
+    configs = {plan.name: variants.get(plan.variant).config([f"{k}={v}" for k, v in plan.fixed.items()]) for _, plan in study.tasks()}
+    solo = {name: why_solo([config, config]) for name, config in configs.items()}
+    assert len(configs) > 25 and {name: reason for name, reason in solo.items() if reason} == {}

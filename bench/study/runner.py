@@ -33,7 +33,7 @@ from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
                                 searched)
-from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, run_name, source_tags
+from bench.tracking import MLflowTracker, check_tracking_uri, create_store, default_tracking_uri, run_name, source_tags
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -110,6 +110,7 @@ def _end_parents(client: MlflowClient, parents: dict) -> None:
 def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
     """Slots and parent runs for every task; returns {(dataset, entry): parent run id}."""
     storage = queue.storage_for(options.storage)
+    create_store(options.tracking_uri)
     client = MlflowClient(options.tracking_uri)
     parents = {}
     for dataset, plan in study.tasks():

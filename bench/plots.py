@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
 from bench.metrics.collapse import NDB_COLLAPSED  # noqa: E402
 from bench.metrics.modes import MIN_SHARE, covered  # noqa: E402
@@ -17,6 +16,8 @@ from bench.metrics.modes import MIN_SHARE, covered  # noqa: E402
 
 def sample_grid(images: torch.Tensor, labels: torch.Tensor | None = None, per_row: int = 10) -> np.ndarray:
     """HxWxC uint8 grid; with labels, one row per class (as report 003 shows its CGAN)."""
+    from torchvision.utils import make_grid  # torchvision takes seconds to import; most users of this module never draw a grid
+
     if labels is not None:
         images = images[torch.argsort(labels, stable=True)]
         per_row = len(images) // int(labels.max() + 1)

@@ -14,13 +14,16 @@ import importlib.util
 import logging
 import os
 import socket
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 import warnings
 from contextlib import closing
 from pathlib import Path
 
+import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -30,7 +33,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, 
 
 from bench import data, plots
 from bench.errors import BenchError
-from bench.files import home
+from bench.files import _umask, cache_dir, home
 from bench.trainer import Tracker
 
 # Noise here: "Creating initial MLflow database tables..." on every first use of a
@@ -76,6 +79,45 @@ def store_exists(uri: str) -> bool:
     as opening creates an empty one."""
     path = sqlite_path(uri)
     return path is None or path.exists()
+
+
+def create_store(uri: str) -> None:
+    """A SQLite store not there yet starts as a copy of an empty one that MLflow made once
+    per MLflow version, in the cache: its schema migrations take seconds on every new store.
+    Where that fails (a cache or disk that refuses it), MLflow makes the store as before."""
+    path = sqlite_path(uri)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return
+    try:
+        template = cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
+        if not template.exists():
+            _empty_store(template)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # the mode a store MLflow creates gets
+        with os.fdopen(fd, "wb") as out, open(template, "rb") as empty:
+            shutil.copyfileobj(empty, out)
+        os.link(tmp, path)  # never over a store another process made meanwhile
+    except OSError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+def _empty_store(template: Path) -> None:
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as folder:
+        db = Path(folder) / "empty.db"
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        SqlAlchemyStore(f"sqlite:///{db}", folder).engine.dispose()  # its connections close before the file moves
+        # MLflow's Default experiment names an artifact folder beside the process that made it;
+        # a store without one makes its own when first opened
+        with closing(sqlite3.connect(db)) as connection, connection:
+            connection.execute("DELETE FROM experiments")
+        os.replace(db, template)  # two processes making it at once: either copy will do
 
 
 def check_tracking_uri(uri: str) -> None:
@@ -186,6 +228,7 @@ class MLflowTracker(Tracker):
     def __init__(self, experiment: str, run_name: str, tags: dict, tracking_uri: str | None = None, parent_run_id: str | None = None,
                  system_metrics: bool = False):
         home().mkdir(parents=True, exist_ok=True)
+        create_store(tracking_uri or default_tracking_uri())
         self.client = MlflowClient(tracking_uri or default_tracking_uri())
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(

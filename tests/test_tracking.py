@@ -3,7 +3,7 @@
 from mlflow.store.tracking.dbmodels.models import SqlDataset
 from sqlalchemy.orm import Query
 
-from bench.tracking import MLflowTracker, dataset_input
+from bench.tracking import MLflowTracker, create_store, dataset_input
 
 
 def test_two_workers_logging_the_same_new_data_set_at_once_both_get_it(tmp_path, monkeypatch):
@@ -28,3 +28,17 @@ def test_two_workers_logging_the_same_new_data_set_at_once_both_get_it(tmp_path,
     for tracker in (a, b):
         logged = tracker.client.get_run(tracker.run_id).inputs.dataset_inputs
         assert [d.dataset.digest for d in logged] == [inputs[0].dataset.digest]
+
+
+def test_a_new_sqlite_store_is_a_copy_of_the_cached_empty_one_that_mlflow_opens_as_its_own(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    create_store(uri)
+    assert (tmp_path / "mlflow.db").stat().st_size > 0
+    client = MlflowClient(uri)  # schema verified: the template's migrations are this MLflow's
+    assert client.get_experiment("0").artifact_location == str(tmp_path / "mlruns" / "0")  # made here, not where the template was
+    client.create_experiment("kept")
+    create_store(uri)  # never over a store that is there
+    assert client.get_experiment_by_name("kept") is not None and [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]

@@ -11,28 +11,26 @@ The study spec, leaderboard, progress display, study summary and CLI all read it
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from bench import data, evaluator
 from bench.errors import BenchError
-from bench.metrics import conditional, fid, inception_score, kid, modes, ndb, per_class, prdc, support
-from bench.metrics.features import Features, extract
-from bench.metrics.reference import Reference, reference
+from bench.metrics import ndb
 
-COMPUTE = {  # metric module -> its compute function; each returns one or more of METRICS and more
-    "fid": fid.compute,
-    "kid": kid.compute,
-    "is": inception_score.compute,
-    "modes": modes.compute,
-    "prdc": prdc.compute,
-    "per_class": per_class.compute,
-    "ndb": ndb.compute,
-    "distinct_images": support.compute,
-    "conditional": conditional.compute,
-}
+if TYPE_CHECKING:
+    from bench.metrics.features import Features
+    from bench.metrics.reference import Reference
+
+# metric -> the module whose compute() gives it; each returns one or more of METRICS and more.
+# Imported when first scored: torchmetrics (with torchvision and scipy) takes seconds to import,
+# which processes that never score (the launcher of a finished study, `bench ui`) need not pay.
+COMPUTE = {"fid": "fid", "kid": "kid", "is": "inception_score", "modes": "modes", "prdc": "prdc", "per_class": "per_class", "ndb": "ndb",
+           "distinct_images": "support", "conditional": "conditional"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +122,9 @@ def score(
     images = check_images(images, labels, dataset)
     if not 2 <= ndb_bins <= ndb.FIT_SAMPLES // 20:
         raise BenchError(f"ndb_bins={ndb_bins}; NDB needs 2..{ndb.FIT_SAMPLES // 20} bins (at least 20 fitting images each)")
+    from bench.metrics.features import extract
+    from bench.metrics.reference import reference
+
     judge = evaluator.load(dataset, device)
     net = load_backbone(backbone, device)
     real = reference(dataset, judge, backbone, net, data_root, ndb_bins)
@@ -140,7 +141,7 @@ def score_features(real: Reference, fake: Features, names=COMPUTE) -> dict:
     """The ``names`` metric modules' results (default: all) for ``fake`` against ``real``."""
     results = {}
     for name in names:
-        results |= COMPUTE[name](real, fake)
+        results |= importlib.import_module(f"bench.metrics.{COMPUTE[name]}").compute(real, fake)
     return results
 
 

@@ -10,7 +10,6 @@ KL comes from scipy.
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 import torch
 
 from bench.metrics.features import Features
@@ -43,6 +42,8 @@ def compute(real: Reference, fake: Features) -> dict[str, float]:
     if not counts.sum():  # no digits: no mode covered, and the KL of a point mass (its worst value)
         modes, kl = 0, float(np.log(total))
     else:
+        import scipy.stats  # seconds to import, for processes that score (plots import this module)
+
         modes = covered(counts)
         kl = float(scipy.stats.entropy(counts / counts.sum(), np.full(total, 1 / total)))
     confident = (fake.logits.softmax(-1).amax(-1) >= CONFIDENT).all(-1).float().mean()

@@ -14,9 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.spatial.distance
-import scipy.stats
-import sklearn.cluster
 import torch
 from torch import Tensor
 
@@ -54,6 +51,8 @@ def fit(embedding: Tensor, k: int = BINS, seed: int = SEED) -> Bins:
     quadratic and takes minutes on 20,000 samples)."""
     if len(embedding) < k:
         raise ValueError(f"{len(embedding)} samples cannot fill {k} bins")
+    import sklearn.cluster  # here and below: scipy and scikit-learn take seconds to import, for processes that score
+
     kmeans = sklearn.cluster.KMeans(k, n_init=1, random_state=seed).fit(embedding.cpu().numpy())
     centroids = torch.from_numpy(kmeans.cluster_centers_).to(embedding)
     counts = torch.bincount(assign(embedding, centroids), minlength=k)  # shares as assign() will see them
@@ -67,10 +66,14 @@ def different_bins(p: np.ndarray, n_p: int, q: np.ndarray, n_q: int, alpha: floa
     se = np.sqrt(pooled * (1 - pooled) * (1 / n_p + 1 / n_q))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, (p - q) / se, 0.0)  # a bin empty in both is not different
+    import scipy.stats
+
     return 2 * scipy.stats.norm.sf(np.abs(z)) < alpha
 
 
 def compute(real: Features, fake: Features) -> dict[str, float]:
+    import scipy.spatial.distance
+
     bins: Bins = real.bins
     counts = torch.bincount(assign(fake.embedding, bins.centroids), minlength=len(bins.centroids))
     p, q = bins.share.cpu().numpy(), (counts.double() / len(fake)).cpu().numpy()

@@ -33,7 +33,7 @@ from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
                                 searched)
-from bench.tracking import MLflowTracker, check_tracking_uri, default_tracking_uri, run_name, source_tags
+from bench.tracking import MLflowTracker, check_tracking_uri, create_store, default_tracking_uri, run_name, source_tags
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -82,7 +82,8 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     client = MlflowClient(options.tracking_uri)
     with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary
         try:
-            _run_workers(options, workers, Monitor(study, options, parents, workers, enabled=progress, say=say or _print), interrupts)
+            if _work_left(study, options):  # a finished study needs no worker (each costs seconds of imports)
+                _run_workers(options, workers, Monitor(study, options, parents, workers, enabled=progress, say=say or _print), interrupts)
         except (KeyboardInterrupt, RunFailed):  # stopped before its end: the rerun continues it
             _end_parents(client, parents)
             raise
@@ -109,6 +110,7 @@ def _end_parents(client: MlflowClient, parents: dict) -> None:
 def prepare(study: Study, options: Options) -> dict[tuple[str, str], str]:
     """Slots and parent runs for every task; returns {(dataset, entry): parent run id}."""
     storage = queue.storage_for(options.storage)
+    create_store(options.tracking_uri)
     client = MlflowClient(options.tracking_uri)
     parents = {}
     for dataset, plan in study.tasks():
@@ -228,6 +230,12 @@ def finish(study: Study, options: Options, parents: dict[tuple[str, str], str]) 
                f"to finish logs the leaderboard, or see 'bench leaderboard --study {study.name}'")
     else:
         yield report.publish(study, options.tracking_uri, storage)
+
+
+def _work_left(study: Study, options: Options) -> bool:
+    storage = queue.storage_for(options.storage)
+    return not all(_complete(study, storage, optuna.load_study(study_name=task_name(study, dataset, plan), storage=storage), options.trials,
+                             dataset, plan) for dataset, plan in study.tasks())
 
 
 def _complete(study: Study, storage, search: optuna.Study, n: int, dataset, plan) -> bool:

@@ -115,8 +115,9 @@ def test_while_it_runs_each_trial_gets_a_line_and_the_summary_gives_each_entrys_
     assert len(summary) == 2 and all(re.search(r"; best fid [\d.]+ \(trial \d\)$", line) for line in summary)
 
 
-def test_running_again_continues_without_duplicates(smoke_home):
+def test_running_again_continues_without_duplicates(smoke_home, monkeypatch):
     home, *_ = smoke_home
+    monkeypatch.setattr(runner, "_run_workers", lambda *args: pytest.fail("a finished study started workers"))
     lines = list(runner.run(spec.load("smoke"), progress=False))
     _, children = _runs("smoke", "tags.kind = 'trial'")
     _, repeats = _runs("smoke", "tags.kind = 'repeat'")

@@ -123,7 +123,7 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu", any_devi
         return "populations are verified on CPU only so far"
     rejected = [
         (c.precision != "fp32", "bf16 populations are not verified"),
-        (plugin_remedies(c.remedies), "plug-in remedies keep Python-side state and hooks per GAN"),
+        (any(plugin_remedies(x.remedies) for x in configs), "plug-in remedies keep Python-side state and hooks per GAN"),
     ]
     for rejected_, reason in rejected:
         if rejected_:

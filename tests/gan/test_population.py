@@ -156,6 +156,12 @@ def test_members_may_differ_only_in_per_member_settings():
     assert "members differ in r1" in why_solo([fc.config(["remedies=r1"]), fc.config([])])  # a term on in one only
 
 
+def test_a_plug_in_remedy_in_any_member_keeps_them_solo(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples" / "tinygan"))
+    fc = variants.get("seed000-fc")
+    assert "plug-in remedies" in why_solo([fc.config([]), fc.config(["remedies=tinygan:ModeSeeking:0.5"])])
+
+
 def test_members_weigh_and_clip_by_their_own_settings(data):
     """Loss weights and the clipping bound per member (Lucic et al. search them): each
     member as alone with its own value."""

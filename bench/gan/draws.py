@@ -47,6 +47,16 @@ def uniform(shape: Sequence[int], like: Tensor) -> Tensor:
     return _member_draw(like.detach(), list(shape), "uniform", 0.0)
 
 
+def normal_like(x: Tensor) -> Tensor:
+    """``torch.randn_like(x)`` (x's strides too, alone)."""
+    return torch.randn_like(x) if _streams is None else _member_draw(x.detach(), list(x.shape), "normal", 0.0)
+
+
+def uniform_like(x: Tensor) -> Tensor:
+    """``torch.rand_like(x)`` (x's strides too, alone)."""
+    return torch.rand_like(x) if _streams is None else _member_draw(x.detach(), list(x.shape), "uniform", 0.0)
+
+
 def dropout(x: Tensor, p: float, feature: bool = False) -> Tensor:
     """``F.dropout`` (``F.dropout2d`` with ``feature``) in training mode, drawn as torch's
     CPU kernel draws it: a Bernoulli(1 - p) mask, scaled by 1 / (1 - p)."""

@@ -117,7 +117,7 @@ class GAN(nn.Module):
         """What D sees: instance noise, then PacGAN packing."""
         sigma = remedies.instance_noise_std(self.config.instance_noise, step, self.config.steps)
         if sigma:
-            x = x + sigma * draws.normal(x.shape, x)
+            x = x + sigma * draws.normal_like(x)
         return remedies.pack(x, self.config.pack)
 
     # -- the two objectives ------------------------------------------------------------

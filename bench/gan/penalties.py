@@ -52,7 +52,7 @@ def wgan_gp(critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
 
 def dragan(critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
     """Kodali et al. 2017: the same penalty around noisy copies of the real data."""
-    noise = 0.5 * real.std() * draws.uniform(real.shape, real)
+    noise = 0.5 * real.std() * draws.uniform_like(real)
     alpha = draws.uniform((len(real), *[1] * (real.ndim - 1)), real)
     return ((_grad_norm(critic, real + alpha * noise) - 1) ** 2).mean()
 

@@ -12,8 +12,13 @@ SEEDS = (1, 2, 3)
 
 
 def _step(x):  # the kinds of draw a train step makes, in a fixed order
-    return (draws.normal((2, 3), x), draws.uniform((4,), x),
+    return (draws.normal((2, 3), x), draws.uniform((4,), x), draws.normal_like(x), draws.uniform_like(x),
             draws.dropout(torch.ones(5, 4) + x, 0.3), draws.dropout(torch.ones(2, 3, 4, 4) + x.sum(), 0.25, feature=True))
+
+
+def _alone():
+    return (torch.randn(2, 3), torch.rand(4), torch.randn(5, 4), torch.rand(5, 4),
+            F.dropout(torch.ones(5, 4), 0.3), F.dropout2d(torch.ones(2, 3, 4, 4), 0.25))
 
 
 def test_each_member_draws_what_it_would_alone():
@@ -21,8 +26,7 @@ def test_each_member_draws_what_it_would_alone():
         stacked = vmap(_step, randomness="error")(torch.zeros(len(SEEDS), 5, 4))
     for k, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
-        alone = (torch.randn(2, 3), torch.rand(4), F.dropout(torch.ones(5, 4), 0.3), F.dropout2d(torch.ones(2, 3, 4, 4), 0.25))
-        for ours, theirs in zip(stacked, alone):
+        for ours, theirs in zip(stacked, _alone()):
             assert torch.equal(ours[k], theirs)
 
 
@@ -30,8 +34,7 @@ def test_alone_the_draws_are_torchs_own():
     torch.manual_seed(0)
     ours = _step(torch.zeros(5, 4))
     torch.manual_seed(0)
-    theirs = (torch.randn(2, 3), torch.rand(4), F.dropout(torch.ones(5, 4), 0.3), F.dropout2d(torch.ones(2, 3, 4, 4), 0.25))
-    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert all(torch.equal(a, b) for a, b in zip(ours, _alone()))
 
 
 def test_a_member_draw_without_the_member_axis_is_refused():

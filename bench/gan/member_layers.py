@@ -50,7 +50,7 @@ class MemberLinear(torch.autograd.Function):
 
     @staticmethod
     def vmap(info, in_dims, x, weight, bias):
-        x, weight, bias = (t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip((x, weight, bias), in_dims))
+        x, weight, bias = _member_first(info, in_dims, x, weight, bias)
         if weight.shape[1] == 1:  # one output (D's head): solo's addmm takes a matrix-vector path that baddbmm does not
             return torch.stack([torch.addmm(b, xk, w.t()) for xk, w, b in zip(x, weight, bias)]), 0
         return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)), 0
@@ -85,8 +85,13 @@ def _spectral_norm(layer: _SpectralNorm, weight: Tensor) -> Tensor:
     return weight / _Sigma.apply(weight_mat, layer._u.clone(), layer._v.clone())
 
 
+def _member_first(info, in_dims, *tensors) -> list[Tensor]:
+    """A vmap rule's inputs with the member axis first (those without one repeated)."""
+    return [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip(tensors, in_dims)]
+
+
 def _per_member(info, in_dims, *tensors):
-    return zip(*(t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape) for t, d in zip(tensors, in_dims)))
+    return zip(*_member_first(info, in_dims, *tensors))
 
 
 class _PowerIteration(torch.autograd.Function):

@@ -262,11 +262,10 @@ class Population:
         reals, labels = zip(*(batches(self.template.batch) for batches in self.batches))
         return torch.stack(reals), torch.stack(labels)
 
-    def noise(self) -> Tensor:
-        n, z_dim = self.template.batch, self.config.z_dim
-        if self.config.noise == "uniform":
-            return torch.stack([torch.rand(n, z_dim, generator=g) * 2 - 1 for g in self.generators])
-        return torch.stack([torch.randn(n, z_dim, generator=g) for g in self.generators])
+    def noise(self, real: Tensor) -> Tensor:
+        """``GAN.noise`` per member, one z per sample of its real batch (inside ``train_step``:
+        each from the member's own stream)."""
+        return vmap(lambda real: self.template.noise(len(real), real), randomness="error")(real)  # reads no weights
 
     def random_labels(self) -> Tensor | None:
         """What ``GAN.random_labels`` draws, per member (None for unconditional members)."""
@@ -301,7 +300,7 @@ class Population:
     def d_update(self, real: Tensor, labels: Tensor, step: int, fake: Tensor | None = None) -> dict[str, Tensor]:
         if fake is None:
             with torch.no_grad():
-                fake = self.generate(self.noise(), labels)
+                fake = self.generate(self.noise(real), labels)
         halves = self.opt_d_fake is not None
 
         def objective(gan, real, fake, labels):
@@ -325,7 +324,7 @@ class Population:
                  labels: Tensor | None = None) -> dict[str, Tensor]:
         if fake is None:
             labels = self.random_labels()
-            fake = self.generate(self.noise(), labels)
+            fake = self.generate(self.noise(real), labels)
         unrolled = self.config.unrolled
 
         def objective(gan, fake, labels, real, real_labels):
@@ -339,7 +338,7 @@ class Population:
         return stats
 
     def simultaneous_update(self, real: Tensor, labels: Tensor, step: int) -> dict[str, Tensor]:
-        fake = self.generate(self.noise(), labels)
+        fake = self.generate(self.noise(real), labels)
         unrolled = self.config.unrolled
 
         def objectives(gan, real, fake, labels):
@@ -438,7 +437,7 @@ def alternating(pop: Population, step: int) -> dict[str, Tensor]:
 
 def g_first(pop: Population, step: int) -> dict[str, Tensor]:
     real, labels = pop.next_batch()
-    fake = pop.generate(pop.noise(), labels)
+    fake = pop.generate(pop.noise(real), labels)
     stats = pop.g_update(real, labels, step, fake, labels)
     stats |= pop.d_update(real, labels, step, fake)
     for _ in range(pop.config.n_critic - 1):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from bench.gan.config import Config
 from bench.gan.model import GAN, NUM_CLASSES
 from bench.metrics import collapse
 from bench.signals import held
+
+if TYPE_CHECKING:
+    from bench.gan.population import Population
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -90,24 +94,56 @@ def load_training_data(dataset: str, size: int, device: torch.device, data_root=
 def sample(gan: GAN, n: int, seed: int, labels: Tensor | None = None, batch_size: int = 1000) -> tuple[Tensor, Tensor | None]:
     """``n`` uint8 samples from noise fixed by ``seed``; conditional models draw ``labels``
     (default: 0..9 in turn)."""
-    generator = torch.Generator().manual_seed(seed)  # its own stream: sampling never shifts training's
     if gan.config.conditional and labels is None:
         labels = torch.arange(n) % NUM_CLASSES
     chunks = []
-    for start in range(0, n, batch_size):
-        count = min(batch_size, n - start)
-        if gan.config.noise == "uniform":
-            z = torch.rand(count, gan.config.z_dim, generator=generator) * 2 - 1
-        else:
-            z = torch.randn(count, gan.config.z_dim, generator=generator)
-        y = None if labels is None else labels[start : start + count].to(gan.device)
+    for start, z in _sample_noise(gan.config, n, seed, batch_size):
+        y = None if labels is None else labels[start : start + len(z)].to(gan.device)
         chunks.append(to_uint8(gan.generate(z.to(gan.device), y), gan.config.image_range))
     return torch.cat(chunks), labels
+
+
+def _sample_noise(config: Config, n: int, seed: int, batch_size: int):
+    """``sample``'s noise, chunk by chunk, as (start, z)."""
+    generator = torch.Generator().manual_seed(seed)  # its own stream: sampling never shifts training's
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        if config.noise == "uniform":
+            yield start, torch.rand(count, config.z_dim, generator=generator) * 2 - 1
+        else:
+            yield start, torch.randn(count, config.z_dim, generator=generator)
 
 
 def evaluate(gan: GAN, dataset: str, n: int, seed: int, data_root=None) -> dict:
     images, labels = sample(gan, n, seed)
     return metrics.score(images, labels, dataset, device=str(gan.device), data_root=data_root)
+
+
+def sample_members(population: Population, only: list[int], n: int, seeds: list[int], batch_size: int = 1000) -> tuple[Tensor, Tensor | None]:
+    """``sample`` for members ``only`` of a population, each from its own seed's noise, drawn
+    by one stacked forward per chunk: images [len(only), n, C, 28, 28], and the labels."""
+    config, device = population.config, population.template.device
+    labels = torch.arange(n) % NUM_CLASSES if config.conditional else None
+    chunks = []
+    for noise in zip(*(_sample_noise(config, n, seed, batch_size) for seed in seeds)):
+        start, count = noise[0][0], len(noise[0][1])
+        z = torch.stack([z for _, z in noise]).to(device)
+        y = None if labels is None else labels[start : start + count].to(device).expand(len(only), count)
+        images = population.sample(only, z, y)
+        chunks.append(to_uint8(images.flatten(0, 1), config.image_range).unflatten(0, (len(only), count)))
+    return torch.cat(chunks, 1), labels
+
+
+def evaluate_members(population: Population, only: list[int], n: int, seeds: list[int], dataset: str,
+                     data_root=None) -> list[tuple[dict, Tensor, Tensor | None]]:
+    """What ``evaluate`` gives each of members ``only``, with its picture grid (the first 100
+    of the same noise): the stacked generator draws their samples, the networks score them
+    together, and each member's numbers are its own samples'."""
+    images, labels = sample_members(population, only, n, seeds)
+    results = metrics.score_each(list(images), None if labels is None else [labels] * len(only), dataset,
+                                 device=str(population.template.device), data_root=data_root)
+    grids, grid_labels = sample_members(population, only, 100, seeds)
+    return [(result, grid, grid_labels) for result, grid in zip(results, grids)]
 
 
 def load_checkpoint(path: Path, device: torch.device, tracker: Tracker) -> dict | None:
@@ -177,26 +213,36 @@ class TrialLoop:
             self.sums[key] = self.sums.get(key, 0) + value
         self.done += 1
 
-    def log_and_evaluate(self, weights_finite: Callable[[], bool], gan: Callable[[], GAN]) -> dict | None:
-        """After ``count``, what is due at this step; returns the logged means when it logged.
-        ``gan()`` gives the trial's GAN as it is now (a population builds it only when needed)."""
+    def log(self, weights_finite: Callable[[], bool]) -> dict | None:
+        """After ``count``: the losses' means, every ``log_every`` steps and at the last, where
+        a non-finite one (or weight) ends the trial diverged; returns them when it logged."""
         c, done = self.config, self.done
         self.tracker.report_progress(done, "training")
-        means = None
-        if done % c.log_every == 0 or done == c.steps:
-            count = c.log_every if done % c.log_every == 0 else done % c.log_every
-            means = {k: float(v) / count for k, v in self.sums.items()}  # the one host sync
-            self.sums = {}
-            if not all(map(math.isfinite, means.values())) or not weights_finite():
-                self.status = "diverged"
-                self.history.append({"step": done, "diverged": True, **means})
-                self.tracker.log_metrics({"diverged_at_step": done}, done)
-                return means
-            self.history.append({"step": done, **means})
-            self.tracker.log_metrics(means, done)
-        if c.eval_every and done % c.eval_every == 0 and done != c.steps:
-            self.evaluate(gan(), done, c.eval_samples)
-            self.tracker.report_progress(done, "training")
+        if done % c.log_every and done != c.steps:
+            return None
+        count = c.log_every if done % c.log_every == 0 else done % c.log_every
+        means = {k: float(v) / count for k, v in self.sums.items()}  # the one host sync
+        self.sums = {}
+        if not all(map(math.isfinite, means.values())) or not weights_finite():
+            self.status = "diverged"
+            self.history.append({"step": done, "diverged": True, **means})
+            self.tracker.log_metrics({"diverged_at_step": done}, done)
+            return means
+        self.history.append({"step": done, **means})
+        self.tracker.log_metrics(means, done)
+        return means
+
+    def evaluation_due(self) -> bool:
+        """An evaluation during training (every ``eval_every`` steps; the last is ``finish``'s)."""
+        c = self.config
+        return self.status == "training" and bool(c.eval_every) and self.done % c.eval_every == 0 and self.done != c.steps
+
+    def log_and_evaluate(self, weights_finite: Callable[[], bool], gan: Callable[[], GAN]) -> dict | None:
+        """What is due after ``count``; returns the logged means when it logged. ``gan()``
+        gives the trial's GAN as it is now (a population builds it only when needed)."""
+        means = self.log(weights_finite)
+        if self.evaluation_due():
+            self.evaluate(gan(), self.config.eval_samples)
         return means
 
     def log_pending(self, weights_finite: Callable[[], bool], gan: Callable[[], GAN]) -> None:
@@ -205,14 +251,34 @@ class TrialLoop:
         if self.sums and self.done % self.config.log_every == 0:
             self.log_and_evaluate(weights_finite, gan)
 
-    def evaluate(self, gan: GAN, step: int, n: int) -> None:
-        self.result = _evaluate_and_log(gan, self.dataset, n, self.eval_seed, self.tracker, self.history, step, self.data_root)
+    def evaluate(self, gan: GAN, n: int) -> None:
+        """``n`` samples scored, and the first 100 of the same noise as the picture."""
+        self.tracker.report_progress(self.done, "evaluating")
+        gan.eval()
+        result = evaluate(gan, self.dataset, n, self.eval_seed, self.data_root)
+        grid, grid_labels = sample(gan, 100, self.eval_seed)
+        gan.train()
+        self.record(result, grid, grid_labels)
 
-    def finish(self, gan: GAN) -> None:
-        """After the last step: the final evaluation (the checkpoint is the caller's)."""
+    def record(self, result: dict, grid: Tensor, grid_labels: Tensor | None) -> None:
+        """An evaluation of this step logged, and kept in the history (a first collapse too)."""
+        step = self.done
+        self.result = result
+        self.tracker.log_evaluation(result, grid, grid_labels, step)
+        first_collapse = collapse.collapsed_at(self.history) is None and collapse.collapsed(result)
+        self.history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})  # once logged
+        if first_collapse:
+            self.tracker.log_metrics({"collapsed_at_step": step}, step)
+        if self.status == "training":
+            self.tracker.report_progress(step, "training")
+
+    def finish(self, gan: GAN | None = None) -> None:
+        """After the last step: the final evaluation, of ``gan`` (a population's members are
+        evaluated together by the caller). The checkpoint is the caller's."""
         if self.status == "training":
             self.status = "finished"
-            self.evaluate(gan, self.config.steps, self.config.final_samples)
+            if gan is not None:
+                self.evaluate(gan, self.config.final_samples)
 
     def checkpoint_due(self) -> bool:
         return self.path is not None and self.done % self.config.checkpoint_every == 0
@@ -315,6 +381,26 @@ def train_population(
         trials[k].status, trials[k].error = "failed", error
         live.remove(k)
 
+    def evaluate(due: list[int], final: bool = False) -> None:
+        """The evaluations due now, members of one sample count together (``evaluate_members``)."""
+        by_count: dict[int, list[int]] = {}
+        for k in due:
+            by_count.setdefault(configs[k].final_samples if final else configs[k].eval_samples, []).append(k)
+        for n, group in by_count.items():
+            for k in group:
+                trackers[k].report_progress(trials[k].done, "evaluating")
+            try:
+                evaluations = evaluate_members(population, group, n, [trials[k].eval_seed for k in group], dataset, data_root)
+            except Exception as e:  # as alone: the trials whose evaluation failed end, the others go on
+                for k in group:
+                    leave(k, e)
+                continue
+            for k, evaluation in zip(group, evaluations):
+                try:
+                    trials[k].record(*evaluation)
+                except Exception as e:  # its pruner, say
+                    leave(k, e)
+
     bar = tqdm(range(trials[0].start, configs[0].steps), initial=trials[0].start, total=configs[0].steps,
                desc=f"{configs[0].architecture} x{size}", disable=not progress, dynamic_ncols=True)
     try:
@@ -324,25 +410,24 @@ def train_population(
                 for k in live:
                     trials[k].count({key: value[k] for key, value in stats.items()})
             for k in list(live):
-                trial = trials[k]
                 try:
-                    trial.log_and_evaluate(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
+                    trials[k].log(lambda k=k: population.member_finite(k))
                 except Exception as e:
                     leave(k, e)
                     continue
-                if trial.status == "diverged":
+                if trials[k].status == "diverged":
                     live.remove(k)
-                elif trial.checkpoint_due():
+            evaluate([k for k in live if trials[k].evaluation_due()])
+            for k in live:
+                if trials[k].checkpoint_due():
                     save(k)
             if not live:
                 break
         bar.close()
-        for k in list(live):
-            try:
-                trials[k].finish(population.member(k))
-            except Exception as e:
-                leave(k, e)
-                continue
+        for k in live:
+            trials[k].finish()
+        evaluate(list(live), final=True)
+        for k in live:
             save(k)
     except KeyboardInterrupt:  # as alone: every member still training keeps what it trained
         for k in live:
@@ -350,17 +435,3 @@ def train_population(
             trials[k].status = "interrupted"
         raise PopulationInterrupted([trial.to_result() for trial in trials]) from None
     return [trial.to_result() for trial in trials]
-
-
-def _evaluate_and_log(gan, dataset, n, seed, tracker, history, step, data_root) -> dict:
-    tracker.report_progress(step, "evaluating")
-    gan.eval()
-    result = evaluate(gan, dataset, n, seed, data_root)
-    grid, grid_labels = sample(gan, 100, seed)  # the first 100 of the same fixed noise
-    gan.train()
-    tracker.log_evaluation(result, grid, grid_labels, step)
-    first_collapse = collapse.collapsed_at(history) is None and collapse.collapsed(result)
-    history.append({"step": step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}})  # once logged
-    if first_collapse:
-        tracker.log_metrics({"collapsed_at_step": step}, step)
-    return result

@@ -84,7 +84,8 @@ class _Recorder(trainer.Tracker):
         self.logged.append((step, values))
 
     def log_evaluation(self, result, grid, grid_labels, step):
-        self.logged.append((step, {k: v for k, v in result.items() if isinstance(v, float)}))
+        self.logged.append((step, {k: v for k, v in result.items() if isinstance(v, (int, float))}))
+        self.grids = getattr(self, "grids", []) + [grid]
 
     @classmethod
     def after(cls, recorder, step):
@@ -167,16 +168,22 @@ def _assert_same_log(ours: _Recorder, theirs: _Recorder):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (step, key)
 
 
-def test_each_trial_of_a_population_logs_and_scores_what_it_would_alone(one_thread):
+def test_each_trial_of_a_population_logs_and_scores_what_it_would_alone(one_thread, monkeypatch):
+    from bench.metrics import features
+
     configs = _members()
     recorders = [_Recorder() for _ in configs]
+    scored = []  # the evaluator's passes: one per evaluation of the whole population
+    monkeypatch.setattr(features, "extract", lambda images, *args, extract=features.extract: scored.append(len(images)) or extract(images, *args))
     results = trainer.train_population(configs, SEEDS, trackers=recorders, progress=False)
+    assert scored == [300, 300]  # 3 members x 100 samples, at steps 10 and 20
     for config, seed, ours, result in zip(configs, SEEDS, recorders, results):
         alone = _Recorder()
         solo = trainer.train(config, seed=seed, tracker=alone, progress=False)
         assert (result.status, result.step) == (solo.status, solo.step) == ("finished", 20)
         _assert_same_log(ours, alone)  # losses every 5 steps, and the evaluations at 10 and 20
         assert result.metrics["fid"] == pytest.approx(solo.metrics["fid"], rel=1e-5)
+        assert all(torch.equal(a, b) for a, b in zip(ours.grids, alone.grids, strict=True))  # the same pictures
 
 
 def test_an_interrupted_population_resumes_every_member_where_it_was(tmp_path, one_thread):

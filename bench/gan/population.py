@@ -53,9 +53,11 @@ historical averaging's means are (non-persistent) GAN buffers, stacked the same 
 Members as trials. ``trainer.train_population`` gives each member a trial's bookkeeping
 (``trainer.TrialLoop``: logging, evaluation, checkpoints, divergence), as ``trainer.train``
 does alone. ``member(k)`` writes member k's weights and Adam moments back into its own
-solo ``GAN``, which is what is evaluated and checkpointed: a member's checkpoint is a solo
-run's (its random stream is the member's generator), so a population resumes from its
-members' checkpoints and any member can go on alone.
+solo ``GAN``, which is what is checkpointed: a member's checkpoint is a solo run's (its
+random stream is the member's generator), so a population resumes from its members'
+checkpoints and any member can go on alone. Members due an evaluation are evaluated
+together (``trainer.evaluate_members``): ``sample`` draws each one's samples from its own
+fixed noise, all in one stacked forward per chunk, and the evaluator scores them in one pass.
 
 Update orders. ``alternating`` (with ``n_critic`` and D pre-training), ``g-first``,
 ``simultaneous`` and ``separate-d`` (two stacked Adams over D's halves) are the solo
@@ -274,11 +276,12 @@ class Population:
         return torch.stack([torch.randint(0, NUM_CLASSES, (self.template.batch,), generator=g) for g in self.generators])
 
     # -- the stacked step ------------------------------------------------------------------
-    def members(self, fn, detach_d: bool = False):
-        """``fn(gan, *data)`` once per member, vmapped: the template GAN with that member's
-        weights and buffers; data has a leading member axis."""
+    def members(self, fn, detach_d: bool = False, only: list[int] | None = None):
+        """``fn(gan, *data)`` once per member (or per member of ``only``), vmapped: the
+        template GAN with that member's weights and buffers; data has a leading member axis."""
         params = {k: p.detach() if detach_d and k.startswith("d.") else p for k, p in self.params.items()}
-        state = {f"gan.{k}": v for k, v in (params | self.buffers).items()}
+        picked = None if only is None or list(only) == list(range(self.size)) else torch.tensor(only, device=self.template.device)
+        state = {f"gan.{k}": v if picked is None else v.index_select(0, picked) for k, v in (params | self.buffers).items()}
         call = _Call(self.template, fn)
 
         def run(*data):
@@ -289,6 +292,12 @@ class Population:
 
     def generate(self, z: Tensor, labels: Tensor | None) -> Tensor:
         return self.members(lambda gan, z, labels: gan.g(z, labels))(z, labels)
+
+    @torch.no_grad()
+    def sample(self, only: list[int], z: Tensor, labels: Tensor | None) -> Tensor:
+        """What ``GAN.generate`` gives members ``only`` (their EMA generators where they have
+        one, in eval mode) for their noise ``z`` [len(only), N, z_dim]: what is evaluated."""
+        return self.members(lambda gan, z, labels: gan.generate(z, labels), only=only)(z, labels)
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         with draws.member_streams(self.generators):  # draws inside the step: each member's own

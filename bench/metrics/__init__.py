@@ -118,8 +118,23 @@ def score(
 ) -> dict:
     """Every metric for uint8 ``images`` (and requested ``labels`` of a conditional generator);
     ``ndb_bins`` is NDB's K."""
+    return score_each([images], [labels], dataset, backbone, device, data_root, ndb_bins)[0]
+
+
+def score_each(
+    image_sets: list[Tensor],
+    label_sets: list[Tensor | None] | None = None,
+    dataset: str = "mnist",
+    backbone: str = "evaluator",
+    device: str = "cpu",
+    data_root=None,
+    ndb_bins: int = ndb.BINS,
+) -> list[dict]:
+    """``score`` for each image set (e.g. each member of a population), with the networks
+    run once over all of them: each set's numbers are those ``score`` gives it alone."""
     data.check_name(dataset)
-    images = check_images(images, labels, dataset)
+    label_sets = label_sets or [None] * len(image_sets)
+    image_sets = [check_images(images, labels, dataset) for images, labels in zip(image_sets, label_sets)]
     if not 2 <= ndb_bins <= ndb.FIT_SAMPLES // 20:
         raise BenchError(f"ndb_bins={ndb_bins}; NDB needs 2..{ndb.FIT_SAMPLES // 20} bins (at least 20 fitting images each)")
     from bench.metrics.features import extract
@@ -128,13 +143,14 @@ def score(
     judge = evaluator.load(dataset, device)
     net = load_backbone(backbone, device)
     real = reference(dataset, judge, backbone, net, data_root, ndb_bins)
-    fake = extract(images, judge, None if labels is None else labels.long(), net)
-    return score_features(real, fake) | {
-        "n": len(images),
-        "dataset": dataset,
-        "backbone": backbone,
-        "evaluator_sha256": judge.sha256,
-    }
+    labelled = [labels is not None for labels in label_sets]
+    if any(labelled) and not all(labelled):
+        raise ValueError("score_each: give labels for every image set or for none")
+    fake = extract(torch.cat(image_sets), judge, torch.cat(label_sets).long() if all(labelled) else None, net)
+    ends = torch.tensor([len(images) for images in image_sets]).cumsum(0).tolist()
+    about = {"dataset": dataset, "backbone": backbone, "evaluator_sha256": judge.sha256}
+    return [score_features(real, fake.slice(end - len(images), end)) | {"n": len(images)} | about
+            for images, end in zip(image_sets, ends)]
 
 
 def score_features(real: Reference, fake: Features, names=COMPUTE) -> dict:

@@ -47,6 +47,9 @@ class Features:
     def select(self, mask: Tensor) -> Features:
         return Features(self.embedding[mask], self.logits[mask], None if self.labels is None else self.labels[mask])
 
+    def slice(self, start: int, end: int) -> Features:
+        return self.select(slice(start, end))
+
 
 class Precomputed(nn.Module):
     """Identity 'network' handed to torchmetrics: its inputs are already features."""

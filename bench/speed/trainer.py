@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,9 @@ from bench import data, trainer
 from bench.data.batches import Batches
 from bench.gan import graphed, variants
 from bench.gan.model import GAN
+
+if TYPE_CHECKING:
+    from bench.gan.population import Population
 
 GOALS = {("seed000-fc", "cpu"): 1.5, ("dcgan", "cuda"): 10.0}
 
@@ -80,9 +84,10 @@ def bench_loop(gan: GAN, images: torch.Tensor, labels: torch.Tensor, steps: int)
     return steps / (time.perf_counter() - start)
 
 
-def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: int, steps: int) -> tuple[float, float]:
+def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: int, steps: int) -> tuple[float, float, "Population"]:
     """Aggregate member-steps per second of ``size`` solo runs one after the other (bench's
-    loop: graphed on CUDA), and of the same members (seeds 0..size-1) as one population."""
+    loop: graphed on CUDA), and of the same members (seeds 0..size-1) as one population,
+    which is returned trained."""
     from bench.gan.population import Population
 
     start = time.perf_counter()
@@ -96,7 +101,23 @@ def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: i
     for step in range(steps):
         population.train_step(step)
     _sync(images.device)
-    return solo, size * steps / (time.perf_counter() - start)
+    return solo, size * steps / (time.perf_counter() - start), population
+
+
+def population_evaluations(population: "Population", n: int, dataset: str = "mnist") -> tuple[float, float]:
+    """Seconds per member evaluation (``n`` samples scored, and the picture) of the members
+    one after the other, as solo runs evaluate, and of all of them together (``evaluate_members``)."""
+    members = list(range(population.size))
+    start = time.perf_counter()
+    for k in members:
+        gan = population.member(k)
+        gan.eval()
+        trainer.evaluate(gan, dataset, n, seed=k)
+        trainer.sample(gan, 100, seed=k)
+    in_turn = (time.perf_counter() - start) / len(members)
+    start = time.perf_counter()
+    trainer.evaluate_members(population, members, n, members, dataset)
+    return in_turn, (time.perf_counter() - start) / len(members)
 
 
 def step_flops(config, images: torch.Tensor, labels: torch.Tensor) -> int:
@@ -176,14 +197,18 @@ def _population_lines(config, images, labels, sizes: list[int], steps: int, cpu_
     peak = tf32_peak(images.device)
     torch.manual_seed(0)
     plain = plain_loop(GAN(config, images.shape[1], images.device), cpu_images, min(steps, 50))
-    population_loops(config, images, labels, 2, min(steps, 5))  # warm-up: allocator, vmap's first calls
+    *_, warm = population_loops(config, images, labels, 2, min(steps, 5))  # warm-up: allocator, vmap's first calls
+    population_evaluations(warm, 100)  # and the evaluator, its reference statistics
     yield f"one member step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter); plain PyTorch loop: {plain:.1f} steps/s"
     yield (f"{'K':>4} {'population':>12} {'K solo in turn':>15} {'speed-up':>9} {'vs plain':>9} {'TFLOP/s':>8} "
-           f"{'MFU (TF32)' if peak else 'MFU':>10}")
+           f"{'MFU (TF32)' if peak else 'MFU':>10} {'eval together':>14} {'eval in turn':>13}")
     for k in sizes:
-        solo, stacked = population_loops(config, images, labels, k, steps)
+        solo, stacked, population = population_loops(config, images, labels, k, steps)
         achieved = stacked * flops
         mfu = f"{achieved / peak:.1%}" if peak else "no peak"
+        in_turn, together = population_evaluations(population, config.eval_samples)
         yield (f"{k:>4} {stacked:>12.1f} {solo:>15.1f} {stacked / solo:>8.2f}x {stacked / plain:>8.2f}x "
-               f"{achieved / 1e12:>8.3f} {mfu:>10}")
+               f"{achieved / 1e12:>8.3f} {mfu:>10} {together:>13.2f}s {in_turn:>12.2f}s")
     yield "population and solo columns: member-steps/s, aggregate; goal >= 2x speed-up (CPU, seed000-fc, K=8)"
+    yield (f"eval columns: seconds per member for one evaluation ({config.eval_samples:,} samples scored, and the picture), "
+           "the members together (evaluate_members) or one after the other")

@@ -99,6 +99,18 @@ def test_scores_are_reproducible(test_set):
     assert metrics.score(images) == metrics.score(images)
 
 
+def test_image_sets_scored_together_each_get_their_own_numbers(test_set):
+    """``score_each`` (a population's members, scored in one pass) gives each set what ``score`` gives it alone."""
+    sets = [test_set.images[:1500], test_set.images[test_set.labels < 3][:700], data.load("mnist", "train").images[:1200]]
+    labels = [test_set.labels[:1500], torch.zeros(700, dtype=torch.long), test_set.labels[1500:2700]]
+    for together, images, given in zip(metrics.score_each(sets, labels), sets, labels, strict=True):
+        alone = metrics.score(images, given)
+        assert together.keys() == alone.keys()
+        for key, value in alone.items():
+            assert together[key] == (pytest.approx(value, rel=1e-5, abs=1e-7) if isinstance(value, float) else value), key
+    assert metrics.score_each(sets[1:2], None)[0]["modes"] == 3  # the 0s, 1s and 2s: each set's own classes
+
+
 def test_inception_score_ignores_the_real_set(test_set):
     """IS looks only at the samples: a perfectly balanced set of confident digits is near 10."""
     r = metrics.score(test_set.images[:2000])

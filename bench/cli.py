@@ -452,7 +452,7 @@ def _sizes(text: str) -> list[int]:
 def speed(
     metrics: bool = typer.Option(False, "--metrics", help="Time the metric suite on --n samples."),
     variant: Optional[str] = typer.Option(None, help="Time bench's trainer on this variant against a plain PyTorch loop."),
-    n: int = typer.Option(10_000, min=10, help="--metrics: number of samples to score (the metrics need 10)."),
+    n: Optional[int] = typer.Option(None, min=10, help="Samples to score: --metrics (default 10,000), or each member's evaluation in a --population sweep (default: the variant's eval_samples). The metrics need 10."),
     steps: int = typer.Option(300, min=1, help="--variant: training steps timed in each loop."),
     device: str = typer.Option("cpu"),
     repeats: int = typer.Option(3, min=1, help="--metrics: best of this many runs."),
@@ -467,12 +467,12 @@ def speed(
     if metrics:
         from bench.speed.metrics import run
 
-        lines = run(n, device, repeats)
+        lines = run(n or 10_000, device, repeats)
     else:
         from bench.gan import variants
         from bench.speed.trainer import run
 
         variants.get(variant)
-        lines = run(variant, steps, device, population=_sizes(population) if population else None)
+        lines = run(variant, steps, device, population=_sizes(population) if population else None, eval_samples=n)
     for line in lines:
         typer.echo(line)

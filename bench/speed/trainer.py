@@ -96,12 +96,22 @@ def population_loops(config, images: torch.Tensor, labels: torch.Tensor, size: i
         gan = GAN(config, images.shape[1], images.device)
         bench_loop(gan, images, labels, steps)
     solo = size * steps / (time.perf_counter() - start)
+    if images.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(images.device)
     population = Population([config] * size, list(range(size)), images, labels, str(images.device), any_device=True)
     start = time.perf_counter()
     for step in range(steps):
         population.train_step(step)
     _sync(images.device)
     return solo, size * steps / (time.perf_counter() - start), population
+
+
+def peak_memory_per_member(population: "Population") -> str:
+    """The device memory a member took at the peak of training (CUDA only), for sizing K."""
+    device = population.template.device
+    if device.type != "cuda":
+        return "-"
+    return f"{torch.cuda.max_memory_allocated(device) / population.size / 2**20:.0f} MiB"
 
 
 def population_evaluations(population: "Population", n: int, dataset: str = "mnist") -> tuple[float, float]:
@@ -150,7 +160,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def run(variant: str, steps: int, device: str, dataset: str = "mnist", population: list[int] | None = None) -> Iterator[str]:
+def run(variant: str, steps: int, device: str, dataset: str = "mnist", population: list[int] | None = None,
+        eval_samples: int | None = None) -> Iterator[str]:
     # Same math in both loops: alternating non-saturating updates, no remedies.
     config = variants.get(variant).config(["update=alternating", "loss=ns", "d_pretrain=0", "n_critic=1", "remedies="])
     device = torch.device(device)
@@ -162,7 +173,7 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist", populatio
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     yield f"variant {variant} on {dataset}, batch {config.batch_size}, {steps} steps each, device {device.type} ({name})"
     if population:
-        yield from _population_lines(config, images, labels, population, steps, cpu_images)
+        yield from _population_lines(config, images, labels, population, steps, cpu_images, eval_samples or config.eval_samples)
         return
     torch.manual_seed(0)
     warm = GAN(config, images.shape[1], device)
@@ -182,7 +193,7 @@ def run(variant: str, steps: int, device: str, dataset: str = "mnist", populatio
         yield f"goal for {variant} on {device.type}: >= {goal:g}x -> {'met' if ours / theirs >= goal else 'NOT met'}"
 
 
-def _population_lines(config, images, labels, sizes: list[int], steps: int, cpu_images) -> Iterator[str]:
+def _population_lines(config, images, labels, sizes: list[int], steps: int, cpu_images, eval_samples: int) -> Iterator[str]:
     from bench.gan.population import why_solo
 
     size = max(sizes)
@@ -201,14 +212,16 @@ def _population_lines(config, images, labels, sizes: list[int], steps: int, cpu_
     population_evaluations(warm, 100)  # and the evaluator, its reference statistics
     yield f"one member step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter); plain PyTorch loop: {plain:.1f} steps/s"
     yield (f"{'K':>4} {'population':>12} {'K solo in turn':>15} {'speed-up':>9} {'vs plain':>9} {'TFLOP/s':>8} "
-           f"{'MFU (TF32)' if peak else 'MFU':>10} {'eval together':>14} {'eval in turn':>13}")
+           f"{'MFU (TF32)' if peak else 'MFU':>10} {'eval together':>14} {'eval in turn':>13} {'memory/member':>14}")
     for k in sizes:
         solo, stacked, population = population_loops(config, images, labels, k, steps)
         achieved = stacked * flops
         mfu = f"{achieved / peak:.1%}" if peak else "no peak"
-        in_turn, together = population_evaluations(population, config.eval_samples)
+        memory = peak_memory_per_member(population)
+        in_turn, together = population_evaluations(population, eval_samples)
         yield (f"{k:>4} {stacked:>12.1f} {solo:>15.1f} {stacked / solo:>8.2f}x {stacked / plain:>8.2f}x "
-               f"{achieved / 1e12:>8.3f} {mfu:>10} {together:>13.2f}s {in_turn:>12.2f}s")
+               f"{achieved / 1e12:>8.3f} {mfu:>10} {together:>13.2f}s {in_turn:>12.2f}s {memory:>14}")
     yield "population and solo columns: member-steps/s, aggregate; goal >= 2x speed-up (CPU, seed000-fc, K=8)"
-    yield (f"eval columns: seconds per member for one evaluation ({config.eval_samples:,} samples scored, and the picture), "
-           "the members together (evaluate_members) or one after the other")
+    yield (f"eval columns: seconds per member for one evaluation ({eval_samples:,} samples scored, and the picture), "
+           "the members together (evaluate_members) or one after the other; memory/member: peak allocated while "
+           "training, over K (CUDA)")

@@ -176,10 +176,11 @@ def test_members_weigh_and_clip_by_their_own_settings(data):
 
 
 def test_speed_compares_a_population_with_solo_runs_in_turn(bench, monkeypatch):
-    code, out, _ = bench("speed", "--variant", "seed000-fc", "--population", "1,2", "--steps", "3")
-    assert code == 0 and "GFLOP (torch.utils.flop_counter)" in out and "K solo in turn" in out
+    code, out, _ = bench("speed", "--variant", "seed000-fc", "--population", "1,2", "--steps", "3", "--n", "50")
+    assert code == 0 and "GFLOP (torch.utils.flop_counter)" in out and "K solo in turn" in out and "(50 samples scored" in out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert [row[0] for row in rows] == ["1", "2"] and all(float(row[1]) > 0 and row[6] == "no" for row in rows)  # no CPU peak
+    assert all(float(row[8].rstrip("s")) > 0 and float(row[9].rstrip("s")) > 0 and row[10] == "-" for row in rows)  # evaluations timed
     # every registered variant stacks on CPU; elsewhere the measurement says what bench run does there
     monkeypatch.setattr("bench.gan.population.why_solo",
                         lambda configs, device="cpu", any_device=False: None if any_device else "populations are verified on CPU only so far")

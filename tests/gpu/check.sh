@@ -28,5 +28,5 @@ check() {  # check NAME SECONDS COMMAND...
 check graphed 150 python3 -m pytest -q -x -p no:cacheprovider tests/gan/test_graphed.py
 check population-cuda 120 python3 -m pytest -q -p no:cacheprovider tests/gan/test_population.py -k cuda
 check speed-dcgan 90 python3 -m bench speed --variant dcgan --device cuda
-check speed-population 150 python3 -m bench speed --variant dcgan --device cuda --population 16 --steps 50
+check speed-population 180 python3 -m bench speed --variant dcgan --device cuda --population 1,4,16 --steps 50
 check speed-metrics 90 python3 -m bench speed --metrics --device cuda

@@ -105,6 +105,14 @@ def test_each_member_trains_as_alone_on_cuda(variant, settings, data):
         for step, (ours, theirs) in enumerate(zip(stacked, solo)):
             for key, value in theirs.items():
                 assert _relative(ours[key][k], value) <= 1e-3, (k, step, key)
+    from bench import trainer
+
+    together = trainer.evaluate_members(population, [0, 1, 2], 500, [5, 6, 7], "mnist")  # each member's own samples
+    for k, (result, grid, _) in enumerate(together):
+        member = population.member(k)
+        member.eval()
+        assert result["fid"] == pytest.approx(trainer.evaluate(member, "mnist", 500, 5 + k)["fid"], rel=1e-3), k
+        assert torch.equal(grid, trainer.sample(member, 100, 5 + k)[0])
 
 
 def test_spectral_norm_members_train_as_alone(data):

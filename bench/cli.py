@@ -286,8 +286,9 @@ def run_study(
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     tracking_uri: Optional[str] = typer.Option(None, help=TRACKING_URI_HELP),
     workers: int = typer.Option(1, min=1, help="Worker processes on this machine (one GPU can hold several)."),
-    population: int = typer.Option(1, min=1, help="Trials each worker claims at once and trains as one stacked population "
-                                   "where the entry allows (others train alone; their runs say why)."),
+    population: Optional[int] = typer.Option(None, min=1, help="Trials each worker claims at once and trains as one stacked population "
+                                             "where the entry allows (others train alone; their runs say why). Default: 1 on a CPU; "
+                                             "on a GPU as many as its free memory holds, measured at the start."),
     progress: bool = typer.Option(True, help="Show the live display (bars, ETA); without it, each finished trial still gets a line, for logs and CI."),
 ) -> None:
     """Run a study: Optuna search over its variants, every trial tracked in MLflow.

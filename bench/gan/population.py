@@ -121,8 +121,8 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu", any_devi
             return (f"members differ in {', '.join(differing)}; a population shares everything but "
                     f"{', '.join(PER_MEMBER)} (of which {', '.join(SWITCHES)} on in all or none)")
     c = configs[0]
-    if torch.device(device).type != "cpu" and not any_device:
-        return "populations are verified on CPU only so far"
+    if not any_device and (unverified := unverified_on(device)):
+        return unverified
     rejected = [
         (c.precision != "fp32", "bf16 populations are not verified"),
         (any(plugin_remedies(x.remedies) for x in configs), "plug-in remedies keep Python-side state and hooks per GAN"),
@@ -134,6 +134,13 @@ def why_solo(configs: list[Config], device: str | torch.device = "cpu", any_devi
     other = _dropout_layers(c.architecture, shape, tuple((k, getattr(c, k)) for k in architectures.OPTIONS)) - {"Dropout", "Dropout2d"}
     if other:
         return f"{c.architecture} has {', '.join(sorted(other))}, whose masks are not drawn per member"
+    return None
+
+
+def unverified_on(device: str | torch.device) -> str | None:
+    """Why no population trains on ``device`` (whatever its members), or None."""
+    if torch.device(device).type != "cpu":
+        return "populations are verified on CPU only so far"
     return None
 
 

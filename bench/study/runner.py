@@ -29,6 +29,7 @@ from bench.gan import variants
 from bench.study import queue, report
 from bench.study.estimate import estimate
 from bench.study.progress import Monitor, read_progress
+from bench.study.sizing import default_population
 from bench.signals import Interrupts
 from bench.study.spec import Study, task_name
 from bench.study.worker import (Options, best_trial, directions, kill_run, objective_names, options_json, parent_run, repeats_name,
@@ -48,31 +49,36 @@ def budget_tier(budget: str | None, device: str) -> str:
 
 def run(study: Study, trials: int | None = None, budget: str | None = None, device: str = "cpu", storage: str | None = None,
         tracking_uri: str | None = None, workers: int = 1, progress: bool = True, say: Callable[[str], None] | None = None,
-        population: int = 1) -> Iterator[str]:
+        population: int | None = None) -> Iterator[str]:
     """Run every task of ``study`` with ``workers`` local processes, each training up to
-    ``population`` trials at once as one population; yields report lines.
+    ``population`` trials at once as one population (default: ``sizing.default_population``);
+    yields report lines.
     A line per finished trial is shown above the live display, or, without it, passed to
     ``say`` (default: stdout, flushed for logs) as the trial ends. They are not yielded: a
     Ctrl-C landing while the consumer prints one would skip the workers' orderly stop."""
     tier = budget_tier(budget, device)
     if workers < 1:
         raise BenchError(f"--workers {workers}; give at least 1")
-    if population < 1:
+    if population is not None and population < 1:
         raise BenchError(f"--population {population}; give at least 1 (1: every trial trains alone)")
     n = trials or study.trials
-    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(),
-                      threads=threads_per_process(workers), population=population)
     for dataset in study.datasets:  # everything is checked before anything is written
         data.check_available(dataset)
         evaluator.load(dataset)
     check_writable()
-    check_tracking_uri(options.tracking_uri)
+    check_tracking_uri(tracking_uri or default_tracking_uri())
     queue.check_storage(storage)  # last: a new SQLite storage is created by its check
+    sized = default_population(study, device, workers) if population is None else None
+    options = Options(str(study.path.resolve()), n, tier, device, storage, tracking_uri or default_tracking_uri(),
+                      threads=threads_per_process(workers), population=sized.population if sized else population)
+    population = options.population
     repeats = f" (+{len(study.repeats)} repeats)" if study.repeats else ""
     yield (f"study {study.name}: {len(study.tasks())} tasks x {n} trial{'s' * (n > 1)}{repeats}, budget '{tier}' "
            f"({study.budget[tier]} steps per trial), device {device}, {workers} worker{'s' * (workers > 1)} "
            f"({options.threads} CPU thread{'s' * (options.threads > 1)} each)"
            + (f", populations of up to {population} trials" if population > 1 else ""))
+    if sized and torch.device(device).type == "cuda":  # on a CPU trials train alone unless asked
+        yield sized.line()
     parents = prepare(study, options)
     swept = sweep(study, options)
     if swept:

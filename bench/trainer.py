@@ -369,6 +369,7 @@ def train_population(
     if any(state is None for state in states) or len({state["step"] for state in states}) > 1:
         states = [None] * size
     population = Population(configs, seeds, images, labels, str(device), states)
+    train_step = graphed.population_step_function(population)  # after the restores: a graph holds the tensors it saw
     trials = [TrialLoop(*member, dataset=dataset, data_root=data_root) for member in zip(configs, seeds, trackers, paths, states)]
     for k, trial in enumerate(trials):
         trial.log_pending(lambda k=k: population.member_finite(k), lambda k=k: population.member(k))
@@ -406,7 +407,7 @@ def train_population(
     try:
         for step in bar:
             with held():  # a Ctrl-C waits for the whole step, and every member's count of it
-                stats = population.train_step(step)
+                stats = train_step(step)
                 for k in live:
                     trials[k].count({key: value[k] for key, value in stats.items()})
             for k in list(live):

@@ -7,16 +7,25 @@ but costs a long compilation per trial; a capture takes milliseconds.)
 
 The host still draws each batch's indices from ``Batches`` (so epochs, order and
 checkpoints are the same as eager training); the graph gathers the images itself.
+
+A population's step (``bench.gan.population``) is captured the same way, whole: its
+batches are ``[K, n]`` indices, each member's drawn from its own stream; its members'
+generators are registered with the graph, so each replay advances them as an eager step
+would; and its Adam keeps its step count and per-member scalars on the device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from bench.gan.model import GAN
+
+if TYPE_CHECKING:
+    from bench.gan.population import Population
 
 EAGER_STEPS = 3  # warm-up before capture: Adam's state, cuDNN's plans, autograd's streams
 
@@ -24,8 +33,17 @@ EAGER_STEPS = 3  # warm-up before capture: Adam's state, cuDNN's plans, autograd
 def step_function(gan: GAN, batches) -> Callable[[int], dict[str, Tensor]]:
     """``step -> stats``: graphed on CUDA when the step allows it, else ``gan.train_step``."""
     if capturable(gan):
-        return GraphedStep(gan, batches)
+        return GraphedStep(lambda feed, step: gan.train_step(feed, step), batches, gan.device)
     return lambda step: gan.train_step(batches, step)
+
+
+def population_step_function(population: Population) -> Callable[[int], dict[str, Tensor]]:
+    """``step -> [K] stats`` for a population: graphed on CUDA under the same rules as a solo
+    step (the members draw from their own generators, which the graph then advances)."""
+    if capturable(population.template):
+        return GraphedStep(lambda feed, step: population.train_step(step, feed), population.stacked_batches,
+                           population.template.device, population.generators)
+    return population.train_step
 
 
 def capturable(gan: GAN) -> bool:
@@ -41,16 +59,18 @@ def capturable(gan: GAN) -> bool:
 
 class _Feed:
     """What ``train_step`` calls for real data. Eager, it forwards to ``Batches`` and
-    notes the sizes asked for; while capturing, it gathers through index buffers
-    that the host refills before every replay."""
+    notes the sizes asked for (and the indices' shapes); while capturing, it gathers
+    through index buffers that the host refills before every replay."""
 
     def __init__(self, batches):
-        self.batches, self.sizes, self.buffers, self.capturing = batches, [], [], False
+        self.batches, self.sizes, self.shapes, self.buffers, self.capturing = batches, [], [], [], False
 
     def __call__(self, n: int):
         if not self.capturing:
+            index = self.batches.next_index(n)
             self.sizes.append(n)
-            return self.batches(n)
+            self.shapes.append(index.shape)
+            return self.batches.gather(index)
         index = self.buffers[len(self.sizes)]
         self.sizes.append(n)
         return self.batches.gather(index)
@@ -61,8 +81,12 @@ class _Feed:
 
 
 class GraphedStep:
-    def __init__(self, gan: GAN, batches):
-        self.gan, self.feed = gan, _Feed(batches)
+    """``run(feed, step)`` eager for its first steps, then captured once and replayed; ``batches``
+    (``Batches``, or a population's ``StackedBatches``) is what ``feed`` stands for, and
+    ``generators`` the non-default ones the step draws from."""
+
+    def __init__(self, run: Callable, batches, device: torch.device, generators: list[torch.Generator] = ()):
+        self.run, self.device, self.generators, self.feed = run, device, list(generators), _Feed(batches)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.stats: dict[str, Tensor] = {}
         self.eager_steps = 0
@@ -81,18 +105,20 @@ class GraphedStep:
         # per-stream state is not created on the stream being captured.
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
-        self.feed.sizes = []
+        self.feed.sizes, self.feed.shapes = [], []
         with torch.cuda.stream(stream):
-            stats = self.gan.train_step(self.feed, step)
+            stats = self.run(self.feed, step)
         torch.cuda.current_stream().wait_stream(stream)
         self.eager_steps += 1
         return stats
 
     def _capture(self, step: int) -> None:
-        sizes = self.feed.sizes  # from the last eager step: the shape of every step from now on
-        self.feed.buffers = [torch.empty(n, dtype=torch.long, device=self.gan.device) for n in sizes]
-        self.feed.sizes, self.feed.capturing = [], True
+        # the last eager step's batches are the shape of every step from now on
+        self.feed.buffers = [torch.empty(shape, dtype=torch.long, device=self.device) for shape in self.feed.shapes]
+        self.feed.sizes, self.feed.shapes, self.feed.capturing = [], [], True
         self.graph = torch.cuda.CUDAGraph()
+        for generator in self.generators:  # replays advance them as the eager steps would have
+            self.graph.register_generator_state(generator)
         with torch.cuda.graph(self.graph):
-            self.stats = self.gan.train_step(self.feed, step)
+            self.stats = self.run(self.feed, step)
         self.feed.capturing = False

@@ -80,6 +80,10 @@ state leaves the cache; a population of 8 gains ~1.1x, and dcgan's stacked convo
 are slower than solo ones (~0.5x). Stacking pays where the step is overhead-bound (two
 contended threads here; GPUs, the next step).
 
+On CUDA the whole population step is one CUDA graph (``graphed.population_step_function``),
+under the rules of a solo step's graph; it is written for that (device-side Adam scalars,
+batches through index buffers) but not verified on a GPU yet.
+
 Trained solo instead (``why_solo`` says which and why): members differing in a field
 other than the per-member ones; plug-in remedies (Python-side state and hooks per GAN);
 dropout layers other than ``Dropout``/``Dropout2d``; bf16 (not verified); and non-CPU
@@ -166,15 +170,42 @@ class MemberBatches(Batches):
         return self.order[self.cursor - n : self.cursor]
 
 
+class StackedBatches:
+    """The members' ``Batches`` as one: each draws its own indices, stacked ``[K, n]``."""
+
+    def __init__(self, members: list[Batches]):
+        self.members = members
+
+    def __call__(self, n: int) -> Batch:
+        return self.gather(self.next_index(n))
+
+    def next_index(self, n: int) -> Tensor:
+        return torch.stack([batches.next_index(n) for batches in self.members])
+
+    def gather(self, index: Tensor) -> Batch:
+        reals, labels = zip(*(batches.gather(i) for batches, i in zip(self.members, index)))
+        return torch.stack(reals), torch.stack(labels)
+
+
 class StackedAdam:
     """``torch.optim.Adam`` (single-tensor path, no weight decay or amsgrad) over stacked
-    weights ``[K, ...]``, with one lr and one pair of betas per member."""
+    weights ``[K, ...]``, with one lr and one pair of betas per member.
+
+    Its step count and per-member scalars live on the device (float64, rounded to the
+    weights' dtype as torch rounds its Python-double scalars), so a step launches no
+    host-to-device copy and can be captured in a CUDA graph (``graphed``)."""
 
     def __init__(self, params: dict[str, Tensor], lr: list[float], beta1: list[float], beta2: list[float], eps: float = 1e-8):
-        self.params, self.lr, self.beta1, self.beta2, self.eps = params, lr, beta1, beta2, eps
+        self.params, self.eps = params, eps
+        like = next(iter(params.values()))
+        self.lr, self.beta1, self.beta2 = (torch.tensor(v, dtype=torch.float64, device=like.device) for v in (lr, beta1, beta2))
+        self.count = torch.zeros((), dtype=torch.float64, device=like.device)  # Adam steps taken
         self.exp_avg = {k: torch.zeros_like(p) for k, p in params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
-        self.steps = 0
+
+    @property
+    def steps(self) -> int:
+        return int(self.count)
 
     @classmethod
     def stack(cls, params: dict[str, Tensor], adams: list[torch.optim.Adam]) -> "StackedAdam":
@@ -186,7 +217,7 @@ class StackedAdam:
         steps = {int(state["step"]) if state else 0 for member in states for state in member}
         if len(steps) > 1:
             raise ValueError(f"members resumed at different steps {sorted(steps)}: a population steps together")
-        stacked.steps = steps.pop()
+        stacked.count.fill_(steps.pop())
         if stacked.steps:
             for i, name in enumerate(params):
                 stacked.exp_avg[name].copy_(torch.stack([member[i]["exp_avg"] for member in states]))
@@ -199,26 +230,25 @@ class StackedAdam:
             adam.state[p] = {"step": torch.tensor(float(self.steps)), "exp_avg": self.exp_avg[name][k].clone(),
                              "exp_avg_sq": self.exp_avg_sq[name][k].clone()}
 
-    def _per_member(self, values: list[float], like: Tensor) -> Tensor:
-        # torch rounds its Python-double scalars to the tensor's dtype; so do we, once per member
-        return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *[1] * (like.dim() - 1))
-
     @torch.no_grad()
     def step(self, grads: dict[str, Tensor]) -> None:
-        self.steps += 1
-        t = self.steps
-        # in Python doubles, as torch computes them from its float hyperparameters
-        one_minus_beta1 = [1 - b for b in self.beta1]
-        one_minus_beta2 = [1 - b for b in self.beta2]
-        neg_step_size = [-(lr / (1 - b1**t)) for lr, b1 in zip(self.lr, self.beta1)]
-        bias_correction2_sqrt = [(1 - b2**t) ** 0.5 for b2 in self.beta2]
+        self.count.add_(1)
+        t = self.count
+        # what torch computes in Python doubles from its float hyperparameters, per member
+        scalars = {"one_minus_beta1": 1 - self.beta1, "beta2": self.beta2, "one_minus_beta2": 1 - self.beta2,
+                   "neg_step_size": -(self.lr / (1 - self.beta1**t)), "bias_correction2_sqrt": (1 - self.beta2**t) ** 0.5}
+        rounded = {}  # torch rounds each scalar to the tensor's dtype: so do we, once per member
         for name, p in self.params.items():
+            if p.dtype not in rounded:
+                rounded[p.dtype] = {key: value.to(p.dtype) for key, value in scalars.items()}
+            shape = (-1, *[1] * (p.dim() - 1))
+            c = {key: value.view(shape) for key, value in rounded[p.dtype].items()}
             grad, m, v = grads[name], self.exp_avg[name], self.exp_avg_sq[name]
-            m.lerp_(grad, self._per_member(one_minus_beta1, p))
+            m.lerp_(grad, c["one_minus_beta1"])
             # addcmul_(grad, grad, value=w) rounds value * grad first, then fuses the rest
-            v.mul_(self._per_member(self.beta2, p)).addcmul_(self._per_member(one_minus_beta2, p) * grad, grad)
-            denom = (v.sqrt() / self._per_member(bias_correction2_sqrt, p)).add_(self.eps)
-            p.add_(self._per_member(neg_step_size, p) * m / denom)  # addcdiv_: (value * t1) / t2
+            v.mul_(c["beta2"]).addcmul_(c["one_minus_beta2"] * grad, grad)
+            denom = (v.sqrt() / c["bias_correction2_sqrt"]).add_(self.eps)
+            p.add_(c["neg_step_size"] * m / denom)  # addcdiv_: (value * t1) / t2
 
 
 class _Call(nn.Module):
@@ -255,6 +285,7 @@ class Population:
             self.gans.append(gan)
             self.batches.append(batches)
             self.generators.append(generator)
+        self.stacked_batches = StackedBatches(self.batches)
         self.config, self.size = configs[0], len(configs)
         self.clip = torch.tensor([c.clip for c in configs], device=device)
         self.template = copy.deepcopy(self.gans[0])  # runs every member's weights; the solo GANs stay plain
@@ -268,8 +299,7 @@ class Population:
 
     # -- per-member draws, in each member's solo order ------------------------------------
     def next_batch(self) -> Batch:
-        reals, labels = zip(*(batches(self.template.batch) for batches in self.batches))
-        return torch.stack(reals), torch.stack(labels)
+        return self._feed(self.template.batch)
 
     def noise(self, real: Tensor) -> Tensor:
         """``GAN.noise`` per member, one z per sample of its real batch (inside ``train_step``:
@@ -306,7 +336,10 @@ class Population:
         one, in eval mode) for their noise ``z`` [len(only), N, z_dim]: what is evaluated."""
         return self.members(lambda gan, z, labels: gan.generate(z, labels), only=only)(z, labels)
 
-    def train_step(self, step: int) -> dict[str, Tensor]:
+    def train_step(self, step: int, feed=None) -> dict[str, Tensor]:
+        """One step of every member; ``feed(n)`` gives the real batches [K, n, ...] (default:
+        each member's ``Batches``; a CUDA graph's gathers through its index buffers)."""
+        self._feed = feed or self.stacked_batches
         with draws.member_streams(self.generators):  # draws inside the step: each member's own
             if self.template.pretrains_d(step):
                 for _ in range(self.config.d_pretrain):

@@ -91,17 +91,21 @@ def test_each_member_trains_as_alone(variant, settings, data):
 @pytest.mark.parametrize("variant, settings", [("seed000-fc", ["update=alternating"]), ("dcgan", []),
                                                ("dcgan-wgan-gp", ["n_critic=1"]), ("pacdcgan2", ["remedies=ema"])])
 def test_each_member_trains_as_alone_on_cuda(variant, settings, data):
-    """Issue 11's GPU check: 1e-3 after 20 steps (solo uses fused Adam there, the population
-    its own). Passing it is what lets ``why_solo`` accept CUDA."""
+    """Issue 11's GPU check: 1e-3 after 20 steps, graphs on for both (solo uses fused Adam
+    there, the population its own). Passing it is what lets ``why_solo`` accept CUDA."""
+    from bench.gan import graphed
+
     images, labels = (t.cuda() for t in data)
     configs = _configs(variant, settings)
     population = Population(configs, SEEDS, images, labels, "cuda", any_device=True)
-    stacked = [population.train_step(step) for step in range(20)]
+    population_step = graphed.population_step_function(population)
+    stacked = [{key: value.clone() for key, value in population_step(step).items()} for step in range(20)]  # a replay reuses its outputs
+    assert population_step.graph is not None
     for k, (config, seed) in enumerate(zip(configs, SEEDS)):
         torch.manual_seed(seed)
         gan = GAN(config, images.shape[1], "cuda")
-        batches = Batches(images, labels, config.image_range)
-        solo = [gan.train_step(batches, step) for step in range(20)]
+        solo_step = graphed.step_function(gan, Batches(images, labels, config.image_range))
+        solo = [{key: value.clone() for key, value in solo_step(step).items()} for step in range(20)]
         for step, (ours, theirs) in enumerate(zip(stacked, solo)):
             for key, value in theirs.items():
                 assert _relative(ours[key][k], value) <= 1e-3, (k, step, key)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from bench.gan.population import Population
 
 CHECKPOINT = "checkpoint.pt"
+# members of a population sampled in one stacked forward: 8 x 1,000 samples at a time keeps
+# its memory near a solo evaluation's, whatever K
+EVALUATED_TOGETHER = 8
 
 
 class Tracker:
@@ -138,12 +141,16 @@ def evaluate_members(population: Population, only: list[int], n: int, seeds: lis
                      data_root=None) -> list[tuple[dict, Tensor, Tensor | None]]:
     """What ``evaluate`` gives each of members ``only``, with its picture grid (the first 100
     of the same noise): the stacked generator draws their samples, the networks score them
-    together, and each member's numbers are its own samples'."""
-    images, labels = sample_members(population, only, n, seeds)
-    results = metrics.score_each(list(images), None if labels is None else [labels] * len(only), dataset,
-                                 device=str(population.template.device), data_root=data_root)
-    grids, grid_labels = sample_members(population, only, 100, seeds)
-    return [(result, grid, grid_labels) for result, grid in zip(results, grids)]
+    together, and each member's numbers are its own samples'. ``EVALUATED_TOGETHER`` at a time."""
+    evaluations = []
+    for start in range(0, len(only), EVALUATED_TOGETHER):
+        group, group_seeds = only[start : start + EVALUATED_TOGETHER], seeds[start : start + EVALUATED_TOGETHER]
+        images, labels = sample_members(population, group, n, group_seeds)
+        results = metrics.score_each(list(images), None if labels is None else [labels] * len(group), dataset,
+                                     device=str(population.template.device), data_root=data_root)
+        grids, grid_labels = sample_members(population, group, 100, group_seeds)
+        evaluations += [(result, grid, grid_labels) for result, grid in zip(results, grids)]
+    return evaluations
 
 
 def load_checkpoint(path: Path, device: torch.device, tracker: Tracker) -> dict | None:

@@ -175,8 +175,9 @@ def test_each_trial_of_a_population_logs_and_scores_what_it_would_alone(one_thre
     recorders = [_Recorder() for _ in configs]
     scored = []  # the evaluator's passes: one per evaluation of the whole population
     monkeypatch.setattr(features, "extract", lambda images, *args, extract=features.extract: scored.append(len(images)) or extract(images, *args))
+    monkeypatch.setattr(trainer, "EVALUATED_TOGETHER", 2)
     results = trainer.train_population(configs, SEEDS, trackers=recorders, progress=False)
-    assert scored == [300, 300]  # 3 members x 100 samples, at steps 10 and 20
+    assert scored == [200, 100, 200, 100]  # 3 members x 100 samples, 2 at a time, at steps 10 and 20
     for config, seed, ours, result in zip(configs, SEEDS, recorders, results):
         alone = _Recorder()
         solo = trainer.train(config, seed=seed, tracker=alone, progress=False)

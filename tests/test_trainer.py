@@ -149,6 +149,20 @@ def test_progress_is_reported_after_every_step_and_as_each_evaluation_starts():
                                 (3, "training"), (4, "training"), (4, "evaluating")]
 
 
+def test_a_runs_first_evaluation_in_a_process_leaves_its_training_as_any_later_one_would():
+    """Loading the evaluator (once per process) must not draw from training's stream: a run
+    evaluated mid-training trains the same whether or not its process scored anything before
+    (a worker's first trial and its later ones; a trial and its retrain by bench train --config)."""
+    from bench import evaluator
+
+    config = variants.get("seed000-fc").config(["steps=20", "log_every=5", "eval_every=10", "eval_samples=100", "final_samples=100"])
+    evaluator.load.cache_clear()
+    first, later = _Recorder(), _Recorder()
+    trainer.train(config, seed=3, tracker=first, progress=False)
+    trainer.train(config, seed=3, tracker=later, progress=False)  # the evaluator is loaded by now
+    assert first.logged == later.logged and len(first.logged) == 6  # losses at 5..20, evaluations at 10 and 20
+
+
 # -- a population: each of its trials trains, logs, evaluates and resumes as it would alone
 
 POPULATION = ["steps=20", "log_every=5", "eval_every=10", "eval_samples=100", "final_samples=100", "checkpoint_every=10", "batch_size=32"]

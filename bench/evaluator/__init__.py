@@ -44,7 +44,8 @@ def load(dataset: str, device: str = "cpu", directory: Path = WEIGHTS) -> Evalua
     info = json.loads(info_file.read_text())
     if hashlib.sha256(raw).hexdigest() != info["sha256"]:
         raise BenchError(f"{weights}: SHA-256 differs from {info_file.name}; restore the file or retrain with 'bench evaluator train --dataset {name}'")
-    model = Classifier()
+    with torch.random.fork_rng(devices=[]):  # its initial weights, overwritten at once, must not shift a caller's training stream
+        model = Classifier()
     model.load_state_dict(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True))
     model.requires_grad_(False)
     return Evaluator(name, model.eval().to(device), info["sha256"], info["test_accuracy"])

@@ -226,9 +226,11 @@ class StackedAdam:
 
     def unstack(self, k: int, adam: torch.optim.Adam) -> None:
         """Member ``k``'s moments into its own Adam, as the Adam would hold them had it stepped."""
-        for p, name in zip(adam.param_groups[0]["params"], self.params):
-            adam.state[p] = {"step": torch.tensor(float(self.steps)), "exp_avg": self.exp_avg[name][k].clone(),
-                             "exp_avg_sq": self.exp_avg_sq[name][k].clone()}
+        group = adam.param_groups[0]
+        on_device = group["capturable"] or group["fused"]  # where torch keeps the count (solo Adam on CUDA)
+        for p, name in zip(group["params"], self.params):
+            adam.state[p] = {"step": torch.tensor(float(self.steps), device=p.device if on_device else None),
+                             "exp_avg": self.exp_avg[name][k].clone(), "exp_avg_sq": self.exp_avg_sq[name][k].clone()}
 
     @torch.no_grad()
     def step(self, grads: dict[str, Tensor]) -> None:
@@ -310,7 +312,7 @@ class Population:
         """What ``GAN.random_labels`` draws, per member (None for unconditional members)."""
         if not self.config.conditional:
             return None
-        return torch.stack([torch.randint(0, NUM_CLASSES, (self.template.batch,), generator=g) for g in self.generators])
+        return torch.stack([torch.randint(0, NUM_CLASSES, (self.template.batch,), generator=g, device=g.device) for g in self.generators])
 
     # -- the stacked step ------------------------------------------------------------------
     def members(self, fn, detach_d: bool = False, only: list[int] | None = None):
@@ -339,7 +341,7 @@ class Population:
     def train_step(self, step: int, feed=None) -> dict[str, Tensor]:
         """One step of every member; ``feed(n)`` gives the real batches [K, n, ...] (default:
         each member's ``Batches``; a CUDA graph's gathers through its index buffers)."""
-        self._feed = feed or self.stacked_batches
+        self._feed = self.stacked_batches if feed is None else feed
         with draws.member_streams(self.generators):  # draws inside the step: each member's own
             if self.template.pretrains_d(step):
                 for _ in range(self.config.d_pretrain):

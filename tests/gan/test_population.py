@@ -89,7 +89,8 @@ def test_each_member_trains_as_alone(variant, settings, data):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("variant, settings", [("seed000-fc", ["update=alternating"]), ("dcgan", []),
-                                               ("dcgan-wgan-gp", ["n_critic=1"]), ("pacdcgan2", ["remedies=ema"])])
+                                               ("dcgan-wgan-gp", ["n_critic=1"]), ("pacdcgan2", ["remedies=ema"]),
+                                               ("seed003-cgan", [])])
 def test_each_member_trains_as_alone_on_cuda(variant, settings, data):
     """Issue 11's GPU check: 1e-3 after 20 steps, graphs on for both (solo uses fused Adam
     there, the population its own). Passing it is what lets ``why_solo`` accept CUDA."""

@@ -290,6 +290,7 @@ def run_study(
                                              "where the entry allows (others train alone; their runs say why). Default: 1 on a CPU; "
                                              "on a GPU as many as its free memory holds, measured at the start."),
     progress: bool = typer.Option(True, help="Show the live display (bars, ETA); without it, each finished trial still gets a line, for logs and CI."),
+    estimate: bool = typer.Option(True, help="On a CPU, measure and say what the study will cost before any trial starts (a few seconds per entry)."),
 ) -> None:
     """Run a study: Optuna search over its variants, every trial tracked in MLflow.
     Running it again continues it; the same command on other machines with the same
@@ -301,7 +302,8 @@ def run_study(
     device = device or default_device()
     check_device(device)
     try:
-        for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress, population=population):
+        for line in runner.run(plan, trials, budget, device, storage, tracking_uri, workers, progress, population=population,
+                               estimate_cost=estimate):
             typer.echo(line)
     except KeyboardInterrupt:
         typer.echo("interrupted: trials were checkpointed and their runs marked KILLED; run the same command to continue", err=True)

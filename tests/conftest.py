@@ -107,7 +107,8 @@ def tiny_study(tmp_path_factory):
     path.write_text(TINY_STUDY)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_HOME", str(folder / "home"))
-        lines = list(runner.run(spec.load(str(path)), device="cpu", workers=2, progress=False, say=lambda line: None))
+        lines = list(runner.run(spec.load(str(path)), device="cpu", workers=2, progress=False, say=lambda line: None,
+                                 estimate_cost=False))
     return SimpleNamespace(home=folder / "home", path=path, text=TINY_STUDY, steps=20, entries=("seed000-fc", "seed002-fc"), lines=lines)
 
 

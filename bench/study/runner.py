@@ -49,10 +49,11 @@ def budget_tier(budget: str | None, device: str) -> str:
 
 def run(study: Study, trials: int | None = None, budget: str | None = None, device: str = "cpu", storage: str | None = None,
         tracking_uri: str | None = None, workers: int = 1, progress: bool = True, say: Callable[[str], None] | None = None,
-        population: int | None = None) -> Iterator[str]:
+        population: int | None = None, estimate_cost: bool = True) -> Iterator[str]:
     """Run every task of ``study`` with ``workers`` local processes, each training up to
     ``population`` trials at once as one population (default: ``sizing.default_population``);
-    yields report lines.
+    yields report lines. On a CPU the study's cost is measured first (``estimate_cost``), a
+    few seconds per entry.
     A line per finished trial is shown above the live display, or, without it, passed to
     ``say`` (default: stdout, flushed for logs) as the trial ends. They are not yielded: a
     Ctrl-C landing while the consumer prints one would skip the workers' orderly stop."""
@@ -83,7 +84,7 @@ def run(study: Study, trials: int | None = None, budget: str | None = None, devi
     swept = sweep(study, options)
     if swept:
         yield f"swept {swept} trial{'s' * (swept > 1)} left running by a dead worker; {'they' if swept > 1 else 'it'} will resume from the checkpoint"
-    if torch.device(device).type == "cpu" and (cost := estimate(study, tier, queue.storage_for(storage), workers, options.threads)):
+    if estimate_cost and torch.device(device).type == "cpu" and (cost := estimate(study, tier, queue.storage_for(storage), workers, options.threads)):
         yield cost.line(options.threads)
     client = MlflowClient(options.tracking_uri)
     with Interrupts() as interrupts:  # Ctrl-C or SIGTERM, from here to the summary

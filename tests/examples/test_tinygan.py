@@ -22,7 +22,7 @@ def test_the_plugin_study_runs_on_two_workers(tmp_path, monkeypatch):
     study_file.write_text(text.replace("samples = 500", "samples = 100").replace("final_samples = 2000", "final_samples = 200"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # not the folder that holds tinygan.py
-    lines = list(runner.run(spec.load(str(study_file)), workers=2, progress=False))
+    lines = list(runner.run(spec.load(str(study_file)), workers=2, progress=False, estimate_cost=False))
     assert "2 workers" in lines[0]
     for entry in ("dcgan-ns", "tinygan"):
         trials = optuna.load_study(study_name=f"study/mnist/{entry}", storage=queue.storage_for(None)).get_trials()

@@ -19,7 +19,7 @@ def test_after_a_crash_mid_trial_doctor_repairs_and_the_study_completes_with_the
     assert study.client.get_run(run_id).info.status == "KILLED"
     assert bench_fd("doctor")[0] == 0
 
-    code, out, err = bench_fd("run", "--study", study.path, "--trials", "2", "--no-progress")
+    code, out, err = bench_fd("run", "--study", study.path, "--trials", "2", "--no-progress", "--no-estimate")
     assert code == 0 and "2 complete, 0 pruned, 0 fail" in out, err
     trials = study.trials()
     assert [t.user_attrs["slot"] for t in queue.counted(trials)] == [0, 1] and len(trials) == 3 and trials[2].params == trials[1].params

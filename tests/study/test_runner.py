@@ -133,7 +133,7 @@ def test_a_diverging_trial_is_recorded_with_its_reason_and_the_study_finishes(tm
         '[evaluation]\nfinal_samples = 100\n'
         '[variants.seed000-fc]\nfixed = { lr_d = 1e30, lr_g = 1e30, log_every = 10 }\n'
     )
-    lines = list(runner.run(spec.load(str(path)), progress=False))
+    lines = list(runner.run(spec.load(str(path)), progress=False, estimate_cost=False))
     assert "2 pruned" in lines[-2]
     _, children = _runs("diverge", "tags.kind = 'trial'")
     assert len(children) == 2
@@ -192,7 +192,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     # 450 steps left give the kill hundreds of steps to land in, however loaded the machine (it
     # slows the worker as much); the rerun trains only what is left of the 500
     path = study_file(tmp_path, "killed", 1, 500, "log_every = 25, checkpoint_every = 50")
-    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress", "--no-estimate"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = home / "studies" / "killed" / "mnist" / "seed000-fc" / "slot-0" / "checkpoint.pt"
     while not checkpoint.exists() and launcher.poll() is None:  # however long a loaded machine takes
@@ -202,7 +202,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
     killed_at = torch.load(checkpoint, weights_only=True)["step"]
     assert 0 < killed_at < 500
 
-    lines = list(runner.run(spec.load(str(path)), progress=False))
+    lines = list(runner.run(spec.load(str(path)), progress=False, estimate_cost=False))
     assert "swept 1 trial" in lines[1]
     trials = optuna.load_study(study_name="killed/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]  # the dead attempt, then its retry
@@ -225,7 +225,7 @@ def test_a_worker_killed_mid_trial_is_resumed_from_its_checkpoint_and_counted_on
 def test_two_workers_make_exactly_the_trials_asked_for(tmp_path, monkeypatch, study_file):
     monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
     path = study_file(tmp_path, "pair", 3, 40)
-    lines = list(runner.run(spec.load(str(path)), workers=2, progress=False))
+    lines = list(runner.run(spec.load(str(path)), workers=2, progress=False, estimate_cost=False))
     assert "2 workers" in lines[0]
     trials = optuna.load_study(study_name="pair/mnist/seed000-fc", storage=queue.storage_for(None)).get_trials()
     assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
@@ -246,7 +246,7 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     # the interrupt is sent as soon as training has begun (the progress file): 500 steps leave it
     # hundreds of steps to arrive in, however loaded the machine (it slows the worker as much)
     path = study_file(tmp_path, "interrupted", 1, 500, "log_every = 20, checkpoint_every = 100000")
-    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress", "--no-estimate"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
     while not (progress.exists() and any(progress.iterdir())) and launcher.poll() is None:
@@ -260,7 +260,7 @@ def test_ctrl_c_checkpoints_the_trial_marks_its_run_killed_and_the_rerun_resumes
     _, (killed,) = _runs("interrupted", "tags.kind = 'trial'")
     assert killed.info.status == "KILLED" and killed.data.tags["state"] == "killed"
 
-    lines = list(runner.run(spec.load(str(path)), progress=False))
+    lines = list(runner.run(spec.load(str(path)), progress=False, estimate_cost=False))
     assert "1 complete, 0 pruned, 0 fail" in lines[-2]
     client, runs = _runs("interrupted", "tags.kind = 'trial'")
     retry = max(runs, key=lambda r: r.info.start_time)
@@ -271,7 +271,7 @@ def test_sigterm_to_the_launcher_alone_stops_every_worker_and_a_second_signal_do
     home = tmp_path / "home"
     monkeypatch.setenv("BENCH_HOME", str(home))
     path = study_file(tmp_path, "terminated", 1, 500, "log_every = 20, checkpoint_every = 100000")
-    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress"],
+    launcher = subprocess.Popen([sys.executable, "-m", "bench", "run", "--study", str(path), "--device", "cpu", "--no-progress", "--no-estimate"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     progress = home / "progress"
     while not (progress.exists() and any(progress.iterdir())) and launcher.poll() is None:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.files import atomic_write, home
 from bench.metrics import show
@@ -172,6 +171,8 @@ class Monitor:
         self.storage = queue.storage_for(options.storage)
         self.per_task = options.trials + len(study.repeats)
         self.tasks = {task_name(study, dataset, plan): (dataset, plan) for dataset, plan in study.tasks()}
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # here: workers never import rich
+
         # the ETA is this module's: rich's own needs a completion every few seconds, and trials take minutes
         self.progress = Progress(TextColumn("{task.description:<52}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.fields[eta]}", style="progress.remaining"), disable=not enabled)

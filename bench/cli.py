@@ -424,7 +424,7 @@ def ui(
     import subprocess
     import sys
 
-    from bench.tracking import default_tracking_uri, free_port
+    from bench.files import default_tracking_uri, free_port  # not bench.tracking: MLflow and torch took seconds to import here
 
     wanted, port = port, free_port(port)
     # one worker process: MLflow's default of 4 (16 processes, 4 GiB) serves a crowd, not one person

@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-
-import torch
 
 from bench.errors import BenchError, RunFailed
 
@@ -22,6 +21,22 @@ STORE_EXIT = 3  # a worker's exit code for a store it cannot write: the launcher
 def home() -> Path:
     """Root of everything runs write; ``BENCH_HOME`` overrides ``./mlruns``."""
     return Path(os.environ.get("BENCH_HOME", "mlruns"))
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{home() / 'mlflow.db'}"
+
+
+def free_port(wanted: int, host: str = "127.0.0.1") -> int:
+    """``wanted`` if nothing holds it on ``host``, else a port the system says is free."""
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:  # taken (another MLflow UI, say)
+                continue
+            return probe.getsockname()[1]
+    raise BenchError(f"no free port on {host}")
 
 
 def cache_dir() -> Path:
@@ -65,6 +80,8 @@ def _umask() -> int:
 
 def atomic_torch_save(obj, path: Path) -> None:
     """Checkpoints and generators: atomic and durable."""
+    import torch  # here: `bench ui` reads this module and never needs torch
+
     atomic_write(path, lambda f: torch.save(obj, f), durable=True)
 
 

@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import socket
 import shutil
 import sqlite3
 import subprocess
@@ -33,7 +32,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, 
 
 from bench import data, plots
 from bench.errors import BenchError
-from bench.files import _umask, cache_dir, home
+from bench.files import _umask, cache_dir, default_tracking_uri, free_port, home  # noqa: F401 (the last two: bench.tracking's as before)
 from bench.trainer import Tracker
 
 # Noise here: "Creating initial MLflow database tables..." on every first use of a
@@ -46,25 +45,9 @@ os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 _PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 1000
 
 
-def default_tracking_uri() -> str:
-    return f"sqlite:///{home() / 'mlflow.db'}"
-
-
 # Stores MLflow can use: SQLite, a tracking server, a database server (SQLAlchemy URLs)
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 _TRACKING_FIX = "give sqlite:///PATH or http://HOST:PORT of an MLflow server, or leave it out for sqlite:///mlruns/mlflow.db"
-
-
-def free_port(wanted: int, host: str = "127.0.0.1") -> int:
-    """``wanted`` if nothing holds it on ``host``, else a port the system says is free."""
-    for port in (wanted, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:  # taken (another MLflow UI, say)
-                continue
-            return probe.getsockname()[1]
-    raise BenchError(f"no free port on {host}")
 
 
 def sqlite_path(uri: str) -> Path | None:

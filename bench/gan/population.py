@@ -199,6 +199,7 @@ class StackedAdam:
         self.params, self.eps = params, eps
         like = next(iter(params.values()))
         self.lr, self.beta1, self.beta2 = (torch.tensor(v, dtype=torch.float64, device=like.device) for v in (lr, beta1, beta2))
+        self.one_minus_beta1, self.one_minus_beta2 = 1 - self.beta1, 1 - self.beta2
         self.count = torch.zeros((), dtype=torch.float64, device=like.device)  # Adam steps taken
         self.exp_avg = {k: torch.zeros_like(p) for k, p in params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -237,7 +238,7 @@ class StackedAdam:
         self.count.add_(1)
         t = self.count
         # what torch computes in Python doubles from its float hyperparameters, per member
-        scalars = {"one_minus_beta1": 1 - self.beta1, "beta2": self.beta2, "one_minus_beta2": 1 - self.beta2,
+        scalars = {"one_minus_beta1": self.one_minus_beta1, "beta2": self.beta2, "one_minus_beta2": self.one_minus_beta2,
                    "neg_step_size": -(self.lr / (1 - self.beta1**t)), "bias_correction2_sqrt": (1 - self.beta2**t) ** 0.5}
         rounded = {}  # torch rounds each scalar to the tensor's dtype: so do we, once per member
         for name, p in self.params.items():
